@@ -1,0 +1,1 @@
+"""Shared core: options, output files, RNN factory, training loop pieces, orbit sampling."""
