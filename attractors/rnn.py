@@ -1,0 +1,143 @@
+"""The RNN factory: PyTorch's LSTM/GRU/RNN and the orthogonal cells of
+``expRNN`` behind one interface, plus the stable-LSTM projection (SPEC section 6).
+
+The wrapped module sits at ``.rnn`` so that state-dict keys read
+``rnn.rnn.weight_hh_l0`` as in the old code, and old weights still load.
+"""
+import argparse
+
+import torch
+from torch import nn
+
+TORCH_TYPES = ("LSTM", "GRU", "RNN")
+ORTHOGONAL_TYPES = ("exprnn", "dtriv", "cayley")
+RNN_TYPES = TORCH_TYPES + ORTHOGONAL_TYPES
+
+# Column L1 norms of the Miller & Hardt (2018) stability condition, per gate
+# block of weight_hh in PyTorch order (input, forget, cell, output).
+STABLE_HH_NORMS = (0.395, 0.155, 0.099, 0.395)
+STABLE_IH_FORGET_NORM = 0.25
+
+
+def rnn_type_arg(value):
+    """argparse type for ``--rnn_type`` with a clear word on EURNN."""
+    if value == "EURNN":
+        raise argparse.ArgumentTypeError(
+            "EURNN was listed by the original code but never implemented; "
+            f"choose one of {', '.join(RNN_TYPES)}")
+    if value not in RNN_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown rnn_type '{value}'; choose one of {', '.join(RNN_TYPES)}")
+    return value
+
+
+def add_rnn_options(group, hidden_size, with_hidden_size=True):
+    group.add_argument("--rnn_type", type=rnn_type_arg, default="LSTM", metavar="TYPE",
+                       help=f"recurrent cell: one of {', '.join(RNN_TYPES)}")
+    if with_hidden_size:
+        group.add_argument("--hidden_size", type=int, default=hidden_size,
+                           help="number of hidden units")
+    group.add_argument("--num_layers", type=int, default=1,
+                       help="stacked layers (LSTM, GRU, RNN only)")
+    group.add_argument("--stabilize", action="store_true",
+                       help="project an LSTM onto the stable set of Miller and Hardt "
+                            "(2018) after every optimiser step")
+    group.add_argument("--K", type=int, default=100,
+                       help="dtriv: optimiser steps between changes of base")
+    group.add_argument("--init", choices=("henaff", "cayley"), default="henaff",
+                       help="initialisation of the orthogonal cells")
+
+
+def check_rnn_options(config):
+    from .options import UsageError
+    rnn_type = config["rnn_type"]
+    if config["stabilize"] and rnn_type != "LSTM":
+        raise UsageError(f"--stabilize applies to LSTM only, not {rnn_type}")
+    if config["num_layers"] < 1:
+        raise UsageError("num_layers must be at least 1")
+    if rnn_type in ORTHOGONAL_TYPES and config["num_layers"] != 1:
+        raise UsageError(f"{rnn_type} is a single-layer cell; use --num_layers 1")
+    if config.get("hidden_size", 1) < 1:
+        raise UsageError("hidden_size must be at least 1")
+    if config["K"] < 1:
+        raise UsageError("K must be at least 1")
+
+
+class RecurrentLayer(nn.Module):
+    """One recurrent block of any type, called as ``layer(inp, state)``.
+
+    ``inp`` is ``(seq_len, batch, input_size)``. The state is ``(h, c)`` of
+    shape ``(num_layers, batch, hidden)`` for LSTM, one such tensor for GRU
+    and RNN, and one ``(batch, hidden)`` tensor for the orthogonal cells.
+    """
+
+    def __init__(self, input_size, hidden_size, rnn_type="LSTM", num_layers=1,
+                 K=100, init="henaff"):
+        super().__init__()
+        self.rnn_type = rnn_type
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        if rnn_type in TORCH_TYPES:
+            self.rnn = getattr(nn, rnn_type)(input_size, hidden_size, num_layers)
+        elif rnn_type in ORTHOGONAL_TYPES:
+            if num_layers != 1:
+                raise ValueError(f"{rnn_type} is a single-layer cell")
+            from expRNN import OrthogonalRNN
+            self.rnn = OrthogonalRNN(input_size, hidden_size, rnn_type, init=init, K=K)
+        else:
+            raise ValueError(f"unknown rnn_type {rnn_type!r}")
+
+    def forward(self, inp, state=None):
+        return self.rnn(inp, state)
+
+    @property
+    def batch_dim(self):
+        return 0 if self.rnn_type in ORTHOGONAL_TYPES else 1
+
+    def initial_state(self, batch_size, device=None, fill=torch.zeros):
+        """A state for ``batch_size`` sequences, each tensor made by
+        ``fill(*shape, device=...)``; for LSTM h is drawn before c."""
+        if self.rnn_type in ORTHOGONAL_TYPES:
+            return fill(batch_size, self.hidden_size, device=device)
+        shape = (self.num_layers, batch_size, self.hidden_size)
+        if self.rnn_type == "LSTM":
+            h = fill(*shape, device=device)
+            return h, fill(*shape, device=device)
+        return fill(*shape, device=device)
+
+    def select_state(self, state, index):
+        """The part of ``state`` for the sequences ``index`` (a slice or tensor)."""
+        if isinstance(state, tuple):
+            return tuple(self.select_state(s, index) for s in state)
+        return state[index] if self.batch_dim == 0 else state[:, index]
+
+    def attach_optimizer(self, optimizer):
+        """Let cells that follow optimiser steps (dtriv's change of base) hook in."""
+        if self.rnn_type in ORTHOGONAL_TYPES:
+            return self.rnn.attach_optimizer(optimizer)
+        return None
+
+    def stabilize_(self):
+        """Project an LSTM onto the stable set, in place (every layer)."""
+        if self.rnn_type != "LSTM":
+            raise ValueError("only an LSTM can be stabilised")
+        stabilize_lstm_(self.rnn)
+
+
+def _scale_columns_(block, norm):
+    """Scale every column of ``block`` in place to L1 norm ``norm``."""
+    col_norms = block.abs().sum(dim=0, keepdim=True)
+    # A zero column has no direction to scale; leave it at zero.
+    block.mul_(torch.where(col_norms > 0, norm / col_norms, torch.zeros_like(col_norms)))
+
+
+@torch.no_grad()
+def stabilize_lstm_(lstm):
+    """Miller & Hardt (2018) projection of an ``nn.LSTM``, in place."""
+    for layer in range(lstm.num_layers):
+        w_hh = getattr(lstm, f"weight_hh_l{layer}")
+        for block, norm in zip(w_hh.chunk(4, dim=0), STABLE_HH_NORMS):
+            _scale_columns_(block, norm)
+        w_ih_forget = getattr(lstm, f"weight_ih_l{layer}").chunk(4, dim=0)[1]
+        _scale_columns_(w_ih_forget, STABLE_IH_FORGET_NORM)
+    return lstm

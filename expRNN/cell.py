@@ -1,0 +1,140 @@
+"""The orthogonal RNN: h[t+1] = modrelu(W_in u[t] + h[t] B), with B orthogonal."""
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .orthogonal import INITS, ORTHOGONAL_TYPES, Orthogonal, init_skew, project
+
+# Rebasings between two projections of the dtriv base back onto the orthogonal
+# group; rounding errors of the products base @ expm(S) slowly accumulate.
+PROJECT_EVERY = 100
+
+
+def modrelu(z, b):
+    """sign(z) * relu(|z| + b); sign(0) = 0 keeps a zero pre-activation at zero."""
+    return torch.sign(z) * torch.relu(torch.abs(z) + b)
+
+
+def recurrence(x, h, B, b):
+    """Run h <- modrelu(x[t] + h B) for every t of x, the projected inputs.
+
+    Only the recurrence is left in the Python loop; benchmarks/
+    bench_exprnn_loop.py found torch.jit.script and torch.compile of this
+    loop no faster on CPU than plain Python.
+    """
+    outputs = []
+    for xt in x.unbind(0):
+        h = modrelu(torch.addmm(xt, h, B), b)
+        outputs.append(h)
+    if not outputs:  # empty sequence: nothing happens to the state
+        return x.new_empty(0, *h.shape), h
+    return torch.stack(outputs), h
+
+
+class ModReLU(nn.Module):
+    def __init__(self, features):
+        super().__init__()
+        self.b = nn.Parameter(torch.empty(features).uniform_(-0.01, 0.01))
+
+    def forward(self, z):
+        return modrelu(z, self.b)
+
+
+class OrthogonalRNN(nn.Module):
+    """Single-layer RNN with an orthogonal recurrent matrix.
+
+    mode: `exprnn` (B = expm(S)), `dtriv` (B = base @ expm(S), base moved to
+    B every K optimiser steps, see attach_optimizer) or `cayley`
+    (B = (I + S)^-1 (I - S)); init: `henaff` or `cayley` (see init_skew).
+    Input (seq_len, batch, input_size); state (batch, hidden_size).
+    """
+
+    def __init__(self, input_size, hidden_size, mode, init="henaff", K=100):
+        super().__init__()
+        if mode not in ORTHOGONAL_TYPES:
+            raise ValueError(f"mode must be one of {ORTHOGONAL_TYPES}, got {mode!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if mode == "dtriv" and (not isinstance(K, int) or K < 1):
+            raise ValueError(f"K must be a positive integer, got {K!r}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.mode, self.init, self.K = mode, init, K
+        self.steps = 0  # optimiser steps seen by the dtriv hook
+        self.rebases = 0  # rebasings done by it
+
+        # Same seed, same numbers: the old code (Lezcano's expRNN cell) drew
+        # from torch's global generator, and nothing from NumPy, in this
+        # order: (1) the n // 2 block values of A; (2) nn.Linear's own default
+        # init of W_in (kaiming-uniform, overwritten below but it still
+        # consumes draws); (3) the modrelu bias; (4) the kaiming-normal W_in.
+        # The parameters are also registered in that order (A, W_in, b).
+        self.recurrent_kernel = nn.Parameter(init_skew(hidden_size, init))
+        parametrize.register_parametrization(
+            self, "recurrent_kernel", Orthogonal(hidden_size, mode))
+        self.input_kernel = nn.Linear(input_size, hidden_size, bias=False)
+        self.nonlinearity = ModReLU(hidden_size)
+        nn.init.kaiming_normal_(self.input_kernel.weight, nonlinearity="relu")
+        if mode == "dtriv":
+            # Dynamic trivialisation starts from A = 0 around base = B(A_init)
+            # (the old code did this at the first evaluation of B). B is
+            # unchanged; the gradients are taken at A = 0 from the start.
+            self.rebase()
+
+    def recurrent_matrix(self):
+        """The current orthogonal B, (hidden_size, hidden_size)."""
+        return self.recurrent_kernel
+
+    def forward(self, inp, state=None):
+        if inp.dim() != 3:
+            raise ValueError(f"expected input (seq_len, batch, input_size), got {tuple(inp.shape)}")
+        if state is None:
+            state = inp.new_zeros(inp.shape[1], self.hidden_size)
+        B = self.recurrent_kernel  # computed once per sequence, not per step
+        return recurrence(self.input_kernel(inp), state, B, self.nonlinearity.b)
+
+    @torch.no_grad()
+    def rebase(self):
+        """base <- B, A <- 0: B is unchanged (base @ expm(0) = base exactly)."""
+        if self.mode != "dtriv":
+            raise RuntimeError("only the dtriv mode has a base to move")
+        param = self.parametrizations.recurrent_kernel
+        param[0].base.copy_(self.recurrent_kernel)
+        param.original.zero_()
+
+    def attach_optimizer(self, optimizer):
+        """Rebase every K steps of `optimizer` (dtriv only; otherwise no-op).
+
+        Returns the hook handle (None for exprnn and cayley). Attach once.
+        """
+        if self.mode != "dtriv":
+            return None
+        A = self.parametrizations.recurrent_kernel.original
+        if not any(p is A for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError("the optimiser does not update this cell's recurrent parameter")
+        return optimizer.register_step_post_hook(self._after_optimizer_step)
+
+    def _after_optimizer_step(self, optimizer, args, kwargs):
+        # Counting optimiser steps, not forward calls, keeps evaluation and
+        # orbit sampling from shifting the schedule.
+        self.steps += 1
+        if self.steps % self.K:
+            return
+        self.rebase()
+        self.rebases += 1
+        if self.rebases % PROJECT_EVERY == 0:
+            with torch.no_grad():
+                base = self.parametrizations.recurrent_kernel[0].base
+                base.copy_(project(base))
+        # The optimiser's state for A (Adam's moments) was estimated around the
+        # old base and is now stale. Like dynamic trivialisation
+        # (Lezcano-Casado 2019) we keep the optimiser running untouched: the
+        # moments decay within a few steps and resetting them would make the
+        # first steps after every rebasing larger.
+
+    # The schedule counters travel in state_dict, so a resumed run rebases
+    # at the same steps as an uninterrupted one.
+    def get_extra_state(self):
+        return {"steps": self.steps, "rebases": self.rebases}
+
+    def set_extra_state(self, state):
+        self.steps, self.rebases = int(state["steps"]), int(state["rebases"])

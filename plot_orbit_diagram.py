@@ -1,0 +1,73 @@
+"""Draw a bifurcation (orbit) diagram from an orbit file written during training.
+
+    python plot_orbit_diagram.py RUN/orbit_per_epoch_diagram.pth -t orbit2d -o orbit.png
+"""
+import argparse
+import os
+import sys
+
+from attractors.plotting import (ORBIT_TYPES, OrbitFileError, load_orbit, plot_orbit,
+                                 use_headless_backend_if_needed)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description="Draw a bifurcation (orbit) diagram from the points saved during "
+                    "training with --interval_orbit.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("path", metavar="PATH", help="orbit file (orbit_per_epoch_diagram.pth)")
+    parser.add_argument("-t", "--type", choices=ORBIT_TYPES, default="orbit1d",
+                        help="orbit1d: value against epoch; orbit2d: epoch, x[t] and "
+                             "x[t+1]-x[t] in 3-D; transient: x against t at one sample")
+    parser.add_argument("-n", "--sequence_num", metavar="N", type=int, default=0,
+                        help="which random initial state")
+    parser.add_argument("-i", "--input_num", metavar="I", type=int, default=0,
+                        help="which constant input")
+    parser.add_argument("-j", "--t_output_num", metavar="J", type=int, default=0,
+                        help="which recorded output")
+    parser.add_argument("-ie", "--initial_epoch", metavar="K", type=int, default=0,
+                        help="first sample drawn (index into the samples)")
+    parser.add_argument("-fe", "--final_epoch", metavar="K", type=int, default=-1,
+                        help="last sample drawn, included (-1: the last one); the sample "
+                             "shown by -t transient")
+    parser.add_argument("-b", "--burnout", metavar="B", type=int, default=0,
+                        help="further time steps to drop from each trajectory")
+    parser.add_argument("-o", "--output", metavar="FILE", default=None,
+                        help="save the figure to FILE (.png, .pdf, .svg) instead of "
+                             "opening a window")
+    parser.add_argument("--dpi", type=int, default=150, help="resolution of a saved PNG")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    use_headless_backend_if_needed(args.output)
+    import matplotlib.pyplot as plt
+    try:
+        trajectory, frequency = load_orbit(args.path)
+        fig = plt.figure(figsize=(6, 6))
+        ax = fig.add_subplot(111, projection="3d" if args.type == "orbit2d" else None)
+        plot_orbit(ax, trajectory, frequency, args.type, n=args.sequence_num,
+                   i=args.input_num, j=args.t_output_num, initial=args.initial_epoch,
+                   final=args.final_epoch, burnout=args.burnout)
+    except (OrbitFileError, IndexError) as e:
+        sys.exit(f"plot_orbit_diagram.py: error: {e}")
+    fig.tight_layout()
+    if args.output:
+        try:
+            fig.savefig(args.output, dpi=args.dpi)
+        except (OSError, ValueError) as e:
+            sys.exit(f"plot_orbit_diagram.py: error: cannot save {args.output}: {e}")
+        print(f"Saved {args.output}")
+    elif plt.get_backend().lower() == "agg":
+        # No screen to show it on: save beside the orbit file rather than fail.
+        output = os.path.join(os.path.dirname(os.path.abspath(args.path)),
+                              f"orbit_diagram_{args.type}.png")
+        fig.savefig(output, dpi=args.dpi)
+        print(f"No display: saved {output} (use -o FILE to choose the name)")
+    else:
+        plt.show()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Plot the waves a trained sine-generator produces against the targets.
+
+    python plot_generated.py RUN_FOLDER [-o RUN_FOLDER/generated.png] [--seq_len 800]
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from attractors.plotting import save_figure  # noqa: E402
+from attractors.runs import RunFolderError, load_checkpoint  # noqa: E402
+from data import data_generator  # noqa: E402
+from model import SineGenerator  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Plot generated waves against the targets.")
+    parser.add_argument("folder", help="training output folder")
+    parser.add_argument("-o", "--output", help="image file (default: FOLDER/generated.png)")
+    parser.add_argument("--n_waves", type=int, default=4, help="frequencies shown")
+    parser.add_argument("--seq_len", type=int, default=None,
+                        help="steps generated (default: the training seq_len)")
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = load_checkpoint(args.folder)
+    except RunFolderError as e:
+        sys.exit(f"plot_generated.py: error: {e}")
+    config = checkpoint["config"]
+    model = SineGenerator(**checkpoint["model_kwargs"])
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    seq_len = args.seq_len or config["seq_len"]
+    data = data_generator(config["min_freq"], config["max_freq"], max(args.n_waves, 1),
+                          seq_len, "cpu")
+    with torch.no_grad():
+        generated, _ = model(data["u"])
+    fig, axes = plt.subplots(len(data["freqs"]), 1, figsize=(7, 1.8 * len(data["freqs"])),
+                             sharex=True, squeeze=False)
+    for k, ax in enumerate(axes[:, 0]):
+        ax.plot(data["y"][:, k, 0], color="0.6", lw=2, label="target")
+        ax.plot(generated[:, k, 0], color="C3", lw=1, label="model")
+        ax.set_ylabel(f"w={data['freqs'][k]:.3f}")
+    axes[0, 0].legend(loc="upper right", ncol=2)
+    axes[0, 0].set_title(f"epoch {checkpoint['epoch']} ({config['rnn_type']})")
+    axes[-1, 0].set_xlabel("t")
+    if seq_len > config["seq_len"]:
+        for ax in axes[:, 0]:
+            ax.axvline(config["seq_len"], color="k", ls=":", lw=1)
+    fig.tight_layout()
+    save_figure(fig, args.output or os.path.join(args.folder, "generated.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Train an RNN to generate sine waves from a constant frequency input."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attractors.options import (build_parser, check_orbit_options, check_positive,
+                                parse_options, run_cli, select_device, UsageError)
+from attractors.orbit import OrbitSampler, add_orbit_options
+from attractors.rnn import add_rnn_options, check_rnn_options
+from attractors.training import Trainer, create_run_folder, optimiser_options
+from data import batches, data_generator, orbit_inputs
+from model import SineGenerator
+
+DESCRIPTION = "Train a recurrent network to generate sin(w t) from the constant input w."
+
+
+def add_config_options(group):
+    group.add_argument("--epochs", type=int, default=10000, help="number of epochs")
+    group.add_argument("--seq_len", type=int, default=400, help="training sequence length")
+    group.add_argument("--batch_size", type=int, default=10, help="sequences per batch")
+    group.add_argument("--n_sequences", type=int, default=100,
+                       help="training sequences (frequencies)")
+    optimiser_options(group)
+    group.add_argument("--min_freq", type=float, default=np.pi / 16,
+                       help="lowest training frequency (pi/16)")
+    group.add_argument("--max_freq", type=float, default=np.pi / 8,
+                       help="highest training frequency (pi/8)")
+    group.add_argument("--gamma", type=float, default=0.1,
+                       help="learning-rate decay factor at each milestone")
+    group.add_argument("--milestones", nargs="+", type=int,
+                       default=[500, 1000, 2000, 8000, 15000, 25000],
+                       help="epochs at which the learning rate decays")
+    add_orbit_options(group, interval_save=500, n_sequences=4, seq_len=1600, burnout=1200)
+    add_rnn_options(group, hidden_size=200)
+
+
+def parse(argv=None):
+    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py")
+    config, system = parse_options(parser, config_dests, argv)
+    check_positive(config, "seq_len", "batch_size", "n_sequences")
+    if config["epochs"] < 0:
+        raise UsageError("epochs must be >= 0")
+    check_orbit_options(config)
+    check_rnn_options(config)
+    return config, system
+
+
+def main(argv=None):
+    config, system = parse(argv)
+    device = select_device(system.cuda)
+    # Build in the old code's order (data, model, optimiser, orbit states) so
+    # that a seed gives the same numbers.
+    torch.manual_seed(config["seed"])
+    data = data_generator(config["min_freq"], config["max_freq"], config["n_sequences"],
+                          config["seq_len"], device)
+    model_kwargs = {k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K", "init")}
+    model = SineGenerator(**model_kwargs).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), config["lr"])
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config["milestones"],
+                                                     config["gamma"])
+    orbit = None
+    if config["interval_orbit"] >= 1:
+        orbit = OrbitSampler(model, orbit_inputs(device), config["n_sequences_orbit"],
+                             config["seq_len_orbit"], config["burnout_orbit"],
+                             config["std_orbit"])
+    folder = create_run_folder(system.folder, config)
+    trainer = Trainer(folder, model, optimizer, config, "sine-generator", model_kwargs,
+                      columns=["epoch", "loss"], monitor="loss", save="best", orbit=orbit)
+    n_points = config["seq_len"] * config["n_sequences"]
+    for epoch in trainer.epochs():
+        model.train()
+        total = torch.zeros((), device=device)
+        for u, y in batches(data, config["batch_size"]):
+            prediction, _ = model(u)
+            loss = F.mse_loss(prediction, y, reduction="sum")
+            trainer.step(loss)
+            total += loss.detach()
+        loss = total / n_points
+        trainer.end_epoch(epoch, {"epoch": epoch, "loss": loss}, {"total_loss": loss})
+        scheduler.step()
+    trainer.finish()
+    print(f"Run saved to {folder}")
+    return folder
+
+
+if __name__ == "__main__":
+    run_cli(main)

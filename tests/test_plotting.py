@@ -1,0 +1,111 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_SINE, load_script
+
+PLOT = str(ROOT / "plot_orbit_diagram.py")
+
+
+@pytest.fixture(scope="module")
+def orbit_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("orbit") / "orbit_per_epoch_diagram.pth"
+    torch.manual_seed(0)
+    trajectory = torch.randn(20, 2, 3, 1, 6)
+    # the old code saved exactly this: a dict of an int and a tensor
+    torch.save({"frequency": 5, "trajectory": trajectory}, path)
+    return path
+
+
+def plot_subprocess(*args):
+    return subprocess.run([sys.executable, PLOT, *map(str, args)], capture_output=True,
+                          text=True, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
+
+
+class Result:
+    def __init__(self, returncode, stderr):
+        self.returncode, self.stderr = returncode, stderr
+
+
+@pytest.fixture
+def plot(capsys):
+    """Run plot_orbit_diagram.py's main in this process (fast)."""
+    script = load_script("plot_orbit_diagram.py")
+
+    def run(*args):
+        try:
+            script.main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+            if not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+        return Result(code, capsys.readouterr().err)
+    return run
+
+
+@pytest.mark.parametrize("kind", ["orbit1d", "orbit2d", "transient"])
+def test_each_type_writes_an_image(plot, orbit_file, tmp_path, kind):
+    out = tmp_path / f"{kind}.png"
+    result = plot(orbit_file, "-t", kind, "-b", "3", "-n", "1", "-i", "2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pdf_and_epoch_range(plot, orbit_file, tmp_path):
+    out = tmp_path / "o.pdf"
+    assert plot(orbit_file, "-ie", "1", "-fe", "4", "-o", out).returncode == 0
+    assert out.read_bytes()[:4] == b"%PDF"
+
+
+def test_without_display_saves_beside_the_file(orbit_file):
+    result = plot_subprocess(orbit_file, "-t", "transient")
+    assert result.returncode == 0, result.stderr
+    assert (orbit_file.parent / "orbit_diagram_transient.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-n", "2"], "initial state -n 2 is out of range"),
+    (["-i", "3"], "input -i 3 is out of range"),
+    (["-j", "1"], "output -j 1 is out of range"),
+    (["-fe", "6"], "final sample -fe 6 is out of range"),
+    (["-ie", "4", "-fe", "2"], "comes after"),
+    (["-b", "20"], "leaves no time step"),
+])
+def test_bad_indices_are_one_line_errors(plot, orbit_file, tmp_path, args, message):
+    out = tmp_path / "x.png"
+    result = plot(orbit_file, *args, "-o", out)
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_not_an_orbit_file(plot, tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": 1}, bad)
+    result = plot(bad, "-o", tmp_path / "x.png")
+    assert result.returncode == 1 and "is not an orbit file" in result.stderr
+
+
+def test_x_axis_is_in_epochs(orbit_file):
+    import matplotlib.pyplot as plt
+    from attractors.plotting import load_orbit, plot_orbit
+    trajectory, frequency = load_orbit(orbit_file)
+    fig, ax = plt.subplots()
+    plot_orbit(ax, trajectory, frequency, "orbit1d", initial=2)
+    x = ax.collections[0].get_offsets()[:, 0]
+    assert x.min() == 15 and x.max() == 30      # samples 2..5, every 5 epochs
+    plt.close(fig)
+
+
+def test_sine_history_and_generated_plots(sine, tmp_path):
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    history = load_script("sine-generator/plot_history.py")
+    history.main([folder, "-o", str(tmp_path / "h.png")])
+    generated = load_script("sine-generator/plot_generated.py")
+    generated.main([folder, "-o", str(tmp_path / "g.png"), "--seq_len", "40"])
+    assert (tmp_path / "h.png").stat().st_size > 1000
+    assert (tmp_path / "g.png").stat().st_size > 1000
