@@ -36,6 +36,9 @@ def build_parser():
                         help="save the figure to FILE (.png, .pdf, .svg) instead of "
                              "opening a window")
     parser.add_argument("--dpi", type=int, default=150, help="resolution of a saved PNG")
+    parser.add_argument("--alpha", type=float, default=0.15,
+                        help="opacity of each point (raise it for sparse diagrams)")
+    parser.add_argument("--title", default=None, help="title drawn above the diagram")
     return parser
 
 
@@ -49,7 +52,9 @@ def main(argv=None):
         ax = fig.add_subplot(111, projection="3d" if args.type == "orbit2d" else None)
         plot_orbit(ax, trajectory, frequency, args.type, n=args.sequence_num,
                    i=args.input_num, j=args.t_output_num, initial=args.initial_epoch,
-                   final=args.final_epoch, burnout=args.burnout)
+                   final=args.final_epoch, burnout=args.burnout, alpha=args.alpha)
+        if args.title:
+            ax.set_title(args.title)
     except (OrbitFileError, IndexError) as e:
         sys.exit(f"plot_orbit_diagram.py: error: {e}")
     fig.tight_layout()

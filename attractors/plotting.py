@@ -54,7 +54,7 @@ def resolve_index(value, size, name):
 
 
 def plot_orbit(ax, trajectory, frequency, kind="orbit1d", n=0, i=0, j=0,
-               initial=0, final=-1, burnout=0):
+               initial=0, final=-1, burnout=0, alpha=0.15):
     """Draw one diagram on ``ax`` (a 3-D axis for ``orbit2d``).
 
     ``initial``/``final`` select samples by index, both included; ``final``
@@ -82,7 +82,7 @@ def plot_orbit(ax, trajectory, frequency, kind="orbit1d", n=0, i=0, j=0,
     x = values[:, chosen]
     ep = np.broadcast_to(epochs[chosen], x.shape)
     style = dict(c=ep.ravel(), cmap="hsv", vmin=0, vmax=epochs[last], s=20, marker=".",
-                 alpha=0.15, rasterized=True, linewidths=0)
+                 alpha=alpha, rasterized=True, linewidths=0)
     if kind == "orbit1d":
         ax.scatter(ep.ravel(), x.ravel(), **style)
     elif kind == "orbit2d":
@@ -90,6 +90,7 @@ def plot_orbit(ax, trajectory, frequency, kind="orbit1d", n=0, i=0, j=0,
         style["c"] = ep[:-1].ravel()
         ax.scatter(ep[:-1].ravel(), x[:-1].ravel(), diff.ravel(), **style)
         ax.set_zlabel("dx")
+        ax.set_box_aspect(None, zoom=0.85)  # keep the z label inside the figure
     else:
         raise ValueError(f"unknown diagram type {kind!r}; choose from {ORBIT_TYPES}")
     ax.set_xlabel("epoch")
