@@ -9,8 +9,9 @@ import argparse
 import torch
 from torch import nn
 
+from expRNN import ORTHOGONAL_TYPES, OrthogonalRNN
+
 TORCH_TYPES = ("LSTM", "GRU", "RNN")
-ORTHOGONAL_TYPES = ("exprnn", "dtriv", "cayley")
 RNN_TYPES = TORCH_TYPES + ORTHOGONAL_TYPES
 
 # Column L1 norms of the Miller & Hardt (2018) stability condition, per gate
@@ -82,7 +83,6 @@ class RecurrentLayer(nn.Module):
         elif rnn_type in ORTHOGONAL_TYPES:
             if num_layers != 1:
                 raise ValueError(f"{rnn_type} is a single-layer cell")
-            from expRNN import OrthogonalRNN
             self.rnn = OrthogonalRNN(input_size, hidden_size, rnn_type, init=init, K=K)
         else:
             raise ValueError(f"unknown rnn_type {rnn_type!r}")

@@ -60,20 +60,29 @@ def test_int_accepted_for_float_option(sine, tmp_path):
     (["--epochs", "x"], "argument --epochs: invalid int value"),
     (["--no_such_flag"], "unrecognized arguments: --no_such_flag"),
 ])
-def test_bad_command_line_is_one_line_and_leaves_nothing(tmp_path, args, message):
-    result = run_train(args + ["--folder", "out"], cwd=tmp_path)
+def test_bad_command_line_is_one_line_and_leaves_nothing(sine, tmp_path, monkeypatch, capsys,
+                                                        args, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        sine.train.run_cli(sine.train.main, args + ["--folder", "out"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
+    result = run_train(["--rnn_type", "EURNN", "--folder", "out"], cwd=tmp_path)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert message in lines[0] and "Traceback" not in result.stderr
+    assert result.stderr.startswith("train.py: error: ") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
-def test_cuda_without_gpu(tmp_path):
-    result = run_train(["--cuda", "--folder", "out"], cwd=tmp_path)
-    assert result.returncode == 2
-    assert "no CUDA GPU is available" in result.stderr
+def test_cuda_without_gpu(sine, tmp_path):
+    with pytest.raises(sine.train.UsageError, match="no CUDA GPU is available"):
+        sine.train.main(["--cuda", "--folder", str(tmp_path / "out")])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -83,3 +83,19 @@ def test_gru_and_rnn_types_run(sine, tmp_path):
                                               "--folder", str(tmp_path / rnn_type)])
         orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
         assert orbit["trajectory"].shape == (10, 2, 10, 1, 3)
+
+
+def test_orthogonal_types_run_with_the_orbit_sampler(sine, tmp_path):
+    for rnn_type in ("exprnn", "dtriv", "cayley"):
+        folder = sine.train.main(TINY_SINE + ["--rnn_type", rnn_type, "--K", "2",
+                                              "--folder", str(tmp_path / rnn_type)])
+        names = sorted(p.name for p in (tmp_path / rnn_type).iterdir())
+        assert names == ["history.csv", "model.pth", "orbit_per_epoch_diagram.pth",
+                         "train.pyconfig.json"]
+        orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
+        assert orbit["trajectory"].shape == (10, 2, 10, 1, 3)
+        checkpoint = torch.load(f"{folder}/model.pth", weights_only=True)
+        model = sine.model.SineGenerator(**checkpoint["model_kwargs"])
+        model.load_state_dict(checkpoint["model"])
+        B = model.rnn.rnn.recurrent_matrix()
+        assert torch.allclose(B.T @ B, torch.eye(8), atol=1e-5)
