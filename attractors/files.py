@@ -56,20 +56,22 @@ class History:
 
     Rows are appended and flushed as they come, rather than rewriting the
     whole table every epoch, which grew quadratically over long runs.
+    ``lines`` keeps the text of every row, to rewrite the file on resume.
     """
 
-    def __init__(self, path, columns):
+    def __init__(self, path, columns, lines=()):
         self.path = path
         self.columns = list(columns)
-        self.rows = []
-        with open(path, "w") as f:
-            f.write("," + ",".join(self.columns) + "\n")
+        self.lines = list(lines)
+        header = "," + ",".join(self.columns) + "\n"
+        text = header + "".join(line + "\n" for line in self.lines)
+        atomic_write(path, lambda f: f.write(text.encode()))
 
     def append(self, row):
         missing = set(self.columns) - set(row)
         if missing:
             raise KeyError(f"history row lacks {sorted(missing)}")
-        self.rows.append({k: row[k] for k in self.columns})
-        line = ",".join([str(len(self.rows) - 1)] + [_cell(row[k]) for k in self.columns])
+        cells = [str(len(self.lines))] + [_cell(row[k]) for k in self.columns]
+        self.lines.append(",".join(cells))
         with open(self.path, "a") as f:
-            f.write(line + "\n")
+            f.write(self.lines[-1] + "\n")

@@ -14,8 +14,14 @@ import os
 import torch
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """Ends a command with a one-line message and the exit status ``code``."""
+    code = 1
+
+
+class UsageError(CommandError):
     """Bad input from the user: reported as one line, exit status 2."""
+    code = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,13 +37,18 @@ def default_folder(now=None):
     return os.path.join(os.getcwd(), "output-" + stamp)
 
 
-def add_system_options(parser, output_folder=True):
+def add_system_options(parser):
     group = parser.add_argument_group("system options (not saved with the run)")
-    group.add_argument("--cuda", action="store_true",
-                       help="run on the GPU cuda:0 (default: off)")
-    if output_folder:
-        group.add_argument("--folder", default=None,
-                           help="output folder (default: ./output-<date>_<time>)")
+    group.add_argument("--cuda", action="store_true", help="run on the GPU cuda:0")
+    group.add_argument("--folder", default=None,
+                       help="output folder (default: ./output-<date>_<time>)")
+    group.add_argument("--resume", metavar="FOLDER", default=None,
+                       help="continue the interrupted run in FOLDER with its saved settings "
+                            "(only --epochs may change)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="allow --folder to name a folder that already holds a run")
+    group.add_argument("--checkpoint_interval", type=int, default=1, metavar="N",
+                       help="write checkpoint.pth (for --resume) every N epochs")
     return group
 
 
@@ -115,10 +126,25 @@ def parse_options(parser, config_dests, argv=None):
     the system options as a Namespace."""
     pre = _Parser(add_help=False)
     pre.add_argument("-c", "--config", default="")
+    pre.add_argument("--resume", default=None)
+    pre.add_argument("--folder", default=None)
     known, _ = pre.parse_known_args(argv)
-    if known.config:
+    if known.resume and known.config:
+        raise UsageError("--resume takes the settings saved in the run; drop --config")
+    if known.resume and known.folder and os.path.abspath(known.folder) != os.path.abspath(known.resume):
+        raise UsageError("--resume FOLDER continues that folder; drop --folder")
+    if known.resume:
+        saved = os.path.join(known.resume, "train.pyconfig.json")
+        if not os.path.isfile(saved):
+            raise UsageError(f"nothing to resume in {known.resume}: it has no train.pyconfig.json")
+        parser.set_defaults(**read_config_file(saved, parser, config_dests))
+    elif known.config:
         parser.set_defaults(**read_config_file(known.config, parser, config_dests))
     args = parser.parse_args(argv)
+    if args.resume:
+        args.folder = args.resume
+    if args.checkpoint_interval < 1:
+        raise UsageError("--checkpoint_interval must be at least 1")
     config = {k: getattr(args, k) for k in config_dests}
     system = argparse.Namespace(**{k: v for k, v in vars(args).items()
                                    if k not in config_dests and k != "config"})
@@ -153,10 +179,10 @@ def run_cli(main, argv=None):
     import sys
     try:
         return main(argv)
-    except UsageError as e:
+    except CommandError as e:
         prog = os.path.basename(sys.argv[0]) or "train.py"
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"{prog}: {'error: ' if isinstance(e, UsageError) else ''}{e}", file=sys.stderr)
+        raise SystemExit(e.code) from None
 
 
 def check_positive(config, *names):

@@ -98,5 +98,21 @@ class OrbitSampler:
         steps, _, n_out, n_samples = stacked.shape
         return stacked.reshape(steps, self.n_sequences, self.n_inputs, n_out, n_samples)
 
+    def state_dict(self):
+        """Initial states and samples, to continue sampling after a resume."""
+        state0 = list(self.state0) if isinstance(self.state0, tuple) else [self.state0]
+        samples = torch.stack(self.samples, dim=-1) if self.samples else None
+        return {"state0": state0, "samples": samples}
+
+    def load_state_dict(self, state):
+        mine = self.state0 if isinstance(self.state0, tuple) else (self.state0,)
+        if [tuple(s.shape) for s in state["state0"]] != [tuple(s.shape) for s in mine]:
+            raise ValueError("orbit initial states do not match this run's orbit settings")
+        device = mine[0].device
+        loaded = tuple(s.to(device) for s in state["state0"])
+        self.state0 = loaded if isinstance(self.state0, tuple) else loaded[0]
+        samples = state["samples"]
+        self.samples = [] if samples is None else list(samples.unbind(-1))
+
     def save(self, path, frequency):
         save_torch({"frequency": int(frequency), "trajectory": self.trajectory()}, path)

@@ -1,15 +1,29 @@
 """The pieces of a training loop every task shares: the optimiser step, the
-epoch loop with its progress bar, and what happens at the end of an epoch
-(orbit sample, model checkpoint, history row)."""
+epoch loop with its progress bar, what happens at the end of an epoch (orbit
+sample, model, history row, checkpoint), resuming, interruptions and
+non-finite losses."""
 import os
+import signal
+import sys
+import threading
 
 import torch
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
+from .checkpoint import (CHECKPOINT_FILE, load_checkpoint_file, restore_rng_state,
+                         save_checkpoint)
 from .files import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, History, save_torch, write_json
-from .options import default_folder
+from .options import CommandError, UsageError, default_folder
 from .orbit import ORBIT_FILE
+
+
+class TrainingStopped(CommandError):
+    """Training ended early for a reason the user must see; ``code`` is the exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
 
 
 def optimiser_options(group, lr=0.001, clip_value=0.25, seed=2):
@@ -17,11 +31,25 @@ def optimiser_options(group, lr=0.001, clip_value=0.25, seed=2):
     group.add_argument("--clip_value", type=float, default=clip_value,
                        help="maximum norm of the gradient")
     group.add_argument("--seed", type=int, default=seed, help="random seed")
+    group.add_argument("--on_nan", choices=("stop", "skip"), default="stop",
+                       help="on a non-finite loss: stop the run, or skip that batch's "
+                            "update and count it in the history")
 
 
-def create_run_folder(folder, config):
-    """Make the output folder (default ``./output-<date>``) and save the config."""
-    folder = folder or default_folder()
+def create_run_folder(system, config):
+    """Make the output folder (default ``./output-<date>``) and save the config.
+    An existing, non-empty folder is refused unless resuming or overwriting."""
+    if isinstance(system, (str, os.PathLike)):  # TRANSITIONAL: old call style, removed soon
+        return system if os.path.isdir(system) else (os.makedirs(system) or system)
+    folder = system.folder or default_folder()
+    if system.resume:
+        if not os.path.isfile(os.path.join(folder, CHECKPOINT_FILE)):
+            raise UsageError(f"nothing to resume in {folder}: it has no {CHECKPOINT_FILE}")
+    elif os.path.isdir(folder) and os.listdir(folder) and not system.overwrite:
+        raise UsageError(f"output folder {folder} already holds a run; choose another "
+                         "--folder, continue it with --resume, or replace it with --overwrite")
+    elif os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"--folder {folder} exists and is not a folder")
     os.makedirs(folder, exist_ok=True)
     write_json(config, os.path.join(folder, CONFIG_FILE))
     return folder
@@ -32,48 +60,127 @@ class Trainer:
 
     ``save`` is ``"best"`` (keep the model with the lowest ``monitor``
     value) or ``"last"``. ``orbit`` is an :class:`OrbitSampler` or None.
+    Build it after the model, optimiser, scheduler and orbit sampler: with
+    ``system.resume`` it restores all of them from ``checkpoint.pth``. It
+    steps the scheduler at the end of each epoch (``ReduceLROnPlateau`` with
+    the monitored value), so the task's loop must not.
     """
 
-    def __init__(self, folder, model, optimizer, config, experiment_name, model_kwargs,
-                 columns, monitor, save="best", orbit=None, desc=None):
-        self.folder = folder
-        self.model = model
-        self.optimizer = optimizer
-        self.config = config
-        self.experiment_name = experiment_name
-        self.model_kwargs = model_kwargs
-        self.monitor = monitor
-        self.save = save
-        self.orbit = orbit
-        self.best = float("inf")
+    def __init__(self, system, model, optimizer, config, experiment_name, model_kwargs,
+                 columns, monitor, save="best", orbit=None, scheduler=None, desc=None):
+        if isinstance(system, (str, os.PathLike)):  # TRANSITIONAL: old call style
+            import argparse
+            system = argparse.Namespace(folder=system, resume=None, overwrite=True)
+            write_json(config, os.path.join(system.folder, CONFIG_FILE))
+        resumed = _load_for_resume(system.folder, config) if system.resume else None
+        self.folder = create_run_folder(system, config)
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.config, self.experiment_name = config, experiment_name
+        self.model_kwargs, self.monitor, self.save, self.orbit = model_kwargs, monitor, save, orbit
+        self.checkpoint_interval = getattr(system, "checkpoint_interval", 1)
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
-        self.history = History(os.path.join(folder, HISTORY_FILE), columns)
-        self.progress = tqdm(range(config["epochs"]), desc=desc or experiment_name,
-                             unit="epoch", dynamic_ncols=True, mininterval=0.5)
+        self.columns = list(columns) + (["skipped batches"] if config.get("on_nan", "stop") == "skip" else [])
+        self.best, self.start_epoch, self.last_checkpoint = float("inf"), 0, None
+        self.skipped, self.epoch, self.stop_requested = 0, 0, None
         model.rnn.attach_optimizer(optimizer)
+        lines = self._restore(resumed) if resumed else ()
+        self.history = History(os.path.join(self.folder, HISTORY_FILE), self.columns, lines)
+        self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
+                             desc=desc or experiment_name, unit="epoch",
+                             dynamic_ncols=True, mininterval=0.5)
 
+    # -- the loop -----------------------------------------------------------
     def epochs(self):
-        return iter(self.progress)
+        """The epochs still to run. Ctrl-C or SIGTERM ends the run after the
+        current epoch with a checkpoint; a second one stops at once."""
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = ({s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+                    if in_main else {})
+        try:
+            for epoch in range(self.start_epoch, self.config["epochs"]):
+                self.epoch, self.skipped = epoch, 0
+                yield epoch
+                if self.stop_requested:
+                    self._stop_interrupted(epoch)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _on_signal(self, signum, frame):
+        if self.stop_requested:
+            # The second one: leave now. Every file is replaced atomically, so
+            # what is on disk is whole; history.csv is rebuilt on resume.
+            raise TrainingStopped(f"stopped at once by {signal.Signals(signum).name} during "
+                                  f"epoch {self.epoch}; {self._last_good()}", code=130)
+        self.stop_requested = signal.Signals(signum).name
+        self.progress.write(f"{self.stop_requested}: stopping after epoch {self.epoch} "
+                            "(press Ctrl-C again to stop at once)")
+
+    def _stop_interrupted(self, epoch):
+        if self.last_checkpoint != epoch:
+            self.write_checkpoint(epoch)
+        self.finish()
+        raise TrainingStopped(f"stopped by {self.stop_requested} after epoch {epoch}; "
+                              f"continue with: {self.resume_command()}", code=130)
+
+    def resume_command(self):
+        return f"python {os.path.basename(sys.argv[0]) or 'train.py'} --resume {self.folder}"
 
     def step(self, loss):
         """Back-propagate ``loss`` and take one clipped optimiser step."""
         self.optimizer.zero_grad()
+        if not torch.isfinite(loss.detach()).all():
+            self._non_finite(f"the loss became {loss.detach().item()}")
+            return
         loss.backward()
-        clip_grad_norm_(self.params, self.config["clip_value"])
+        norm = clip_grad_norm_(self.params, self.config["clip_value"])
+        if not torch.isfinite(norm):  # a finite loss can still have an infinite gradient
+            self.optimizer.zero_grad()
+            self._non_finite(f"the gradient norm became {norm.item()}")
+            return
         self.optimizer.step()
         if self.config.get("stabilize"):
             self.model.rnn.stabilize_()
 
+    def _non_finite(self, what):
+        if self.config.get("on_nan", "stop") == "skip":
+            self.skipped += 1
+            return
+        self.finish()
+        raise TrainingStopped(f"{what} in epoch {self.epoch}; {self._last_good()}; "
+                              "or rerun with --on_nan skip", code=3)
+
+    def _last_good(self):
+        if self.last_checkpoint is None:
+            return "no epoch had completed, so there is nothing to resume"
+        return (f"the last good checkpoint is {os.path.join(self.folder, CHECKPOINT_FILE)} "
+                f"(epoch {self.last_checkpoint}); continue with: {self.resume_command()}")
+
+    # -- end of an epoch ----------------------------------------------------
     def end_epoch(self, epoch, row, losses=None):
-        """Orbit sample, checkpoint and history row, in the old code's order.
+        """Orbit sample, model, history row and checkpoint, in that order.
         ``losses`` (default: ``row``) go into ``model.pth`` beside the weights."""
         self._orbit_after(epoch)
         value = float(row[self.monitor])
         if self.save == "last" or value < self.best:
             self.best = min(self.best, value)
             self.save_model(epoch, losses if losses is not None else row)
+        if self.config.get("on_nan", "stop") == "skip":
+            row = {**row, "skipped batches": self.skipped}
         self.history.append(row)
+        self._step_scheduler(value)
+        if (epoch + 1) % self.checkpoint_interval == 0 or epoch + 1 == self.config["epochs"]:
+            self.write_checkpoint(epoch)
         self.progress.set_postfix({self.monitor: f"{value:.4g}"}, refresh=False)
+        self.progress.update()
+
+    def _step_scheduler(self, value):
+        # Stepped here, before the checkpoint, so a resumed run continues
+        # with the learning rate the uninterrupted run would have had.
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(value)
+        elif self.scheduler is not None:
+            self.scheduler.step()
 
     def _orbit_after(self, epoch):
         if self.orbit is None:
@@ -100,11 +207,46 @@ class Trainer:
         }
         save_torch(checkpoint, os.path.join(self.folder, MODEL_FILE))
 
+    def write_checkpoint(self, epoch):
+        save_checkpoint(os.path.join(self.folder, CHECKPOINT_FILE), epoch=epoch,
+                        model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                        best=self.best, history_lines=self.history.lines, orbit=self.orbit,
+                        config=self.config)
+        self.last_checkpoint = epoch
+
+    def _restore(self, data):
+        """Restore everything from a checkpoint; returns the history lines."""
+        self.model.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        if self.scheduler is not None and data["scheduler"] is not None:
+            self.scheduler.load_state_dict(data["scheduler"])
+        if self.orbit is not None and data["orbit"] is not None:
+            self.orbit.load_state_dict(data["orbit"])
+        restore_rng_state(data["rng"])
+        self.best, self.start_epoch = data["best"], data["epoch"] + 1
+        self.last_checkpoint = data["epoch"]
+        return data["history"]
+
     def finish(self):
         """Write the last orbit samples and close the progress bar."""
         if self.orbit is not None and len(self.orbit):
             self.save_orbit()
         self.progress.close()
+
+
+def _load_for_resume(folder, config):
+    """The checkpoint of ``folder``, checked against ``config`` before anything is written."""
+    try:
+        data = load_checkpoint_file(os.path.join(folder, CHECKPOINT_FILE))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    changed = sorted(k for k in config if k != "epochs" and data["config"].get(k) != config[k])
+    if changed:
+        raise UsageError("cannot resume with settings other than the run's: " + ", ".join(changed))
+    if data["epoch"] + 1 >= config["epochs"]:
+        raise UsageError(f"{folder} already finished its {data['epoch'] + 1} epochs; "
+                         "give a larger --epochs to train further")
+    return data
 
 
 def _plain(value):

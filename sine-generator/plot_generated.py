@@ -24,9 +24,12 @@ def main(argv=None):
     parser.add_argument("--n_waves", type=int, default=4, help="frequencies shown")
     parser.add_argument("--seq_len", type=int, default=None,
                         help="steps generated (default: the training seq_len)")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="load a model.pth of the original code, which holds pickled "
+                             "objects (only for files you trust)")
     args = parser.parse_args(argv)
     try:
-        checkpoint = load_checkpoint(args.folder)
+        checkpoint = load_checkpoint(args.folder, trust_pickle=args.trust_pickle)
     except RunFolderError as e:
         sys.exit(f"plot_generated.py: error: {e}")
     config = checkpoint["config"]

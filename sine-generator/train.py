@@ -7,7 +7,7 @@ from attractors.options import (build_parser, check_orbit_options, check_positiv
                                 parse_options, run_cli, select_device, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
-from attractors.training import Trainer, create_run_folder, optimiser_options
+from attractors.training import Trainer, optimiser_options
 from data import batches, data_generator, orbit_inputs
 from model import SineGenerator
 
@@ -63,9 +63,9 @@ def main(argv=None):
         orbit = OrbitSampler(model, orbit_inputs(device), config["n_sequences_orbit"],
                              config["seq_len_orbit"], config["burnout_orbit"],
                              config["std_orbit"])
-    folder = create_run_folder(system.folder, config)
-    trainer = Trainer(folder, model, optimizer, config, "sine-generator", model_kwargs,
-                      columns=["epoch", "loss"], monitor="loss", save="best", orbit=orbit)
+    trainer = Trainer(system, model, optimizer, config, "sine-generator", model_kwargs,
+                      columns=["epoch", "loss"], monitor="loss", save="best", orbit=orbit,
+                      scheduler=scheduler)
     n_points = config["seq_len"] * config["n_sequences"]
     for epoch in trainer.epochs():
         model.train()
@@ -77,10 +77,9 @@ def main(argv=None):
             total += loss.detach()
         loss = total / n_points
         trainer.end_epoch(epoch, {"epoch": epoch, "loss": loss}, {"total_loss": loss})
-        scheduler.step()
     trainer.finish()
-    print(f"Run saved to {folder}")
-    return folder
+    print(f"Run saved to {trainer.folder}")
+    return trainer.folder
 
 
 if __name__ == "__main__":

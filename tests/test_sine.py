@@ -45,8 +45,8 @@ def test_same_seed_same_starting_weights_as_old_build_order(sine):
 def test_tiny_run_writes_the_four_files(sine, tmp_path):
     folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert names == ["history.csv", "model.pth", "orbit_per_epoch_diagram.pth",
-                     "train.pyconfig.json"]
+    assert names == ["checkpoint.pth", "history.csv", "model.pth",
+                     "orbit_per_epoch_diagram.pth", "train.pyconfig.json"]
     orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
     assert orbit["frequency"] == 1
     assert orbit["trajectory"].shape == (30 - 20, 2, 10, 1, 3)
@@ -90,8 +90,8 @@ def test_orthogonal_types_run_with_the_orbit_sampler(sine, tmp_path):
         folder = sine.train.main(TINY_SINE + ["--rnn_type", rnn_type, "--K", "2",
                                               "--folder", str(tmp_path / rnn_type)])
         names = sorted(p.name for p in (tmp_path / rnn_type).iterdir())
-        assert names == ["history.csv", "model.pth", "orbit_per_epoch_diagram.pth",
-                         "train.pyconfig.json"]
+        assert names == ["checkpoint.pth", "history.csv", "model.pth",
+                         "orbit_per_epoch_diagram.pth", "train.pyconfig.json"]
         orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
         assert orbit["trajectory"].shape == (10, 2, 10, 1, 3)
         checkpoint = torch.load(f"{folder}/model.pth", weights_only=True)

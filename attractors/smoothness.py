@@ -1,0 +1,335 @@
+"""Loss smoothness along a line in parameter space (SPEC section 1).
+
+The paper reads "exploding gradients" as a loss whose gradient has a large
+Lipschitz constant, growing with the sequence length when the model is not
+contractive. This module evaluates a task's training loss along the line
+``theta + s d`` for several sequence lengths and estimates, from the grid,
+the Lipschitz constant of the derivative along the line.
+
+A task plugs in through :class:`TaskLoss`, registered under the
+``experiment_name`` its ``train.py`` writes into ``model.pth``.
+"""
+import importlib.util
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import functional
+from .runs import RunFolderError, load_checkpoint
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SEQ_LENS = (25, 50, 100, 200, 400, 800)
+
+
+# ----------------------------------------------------------------- the estimate
+def derivative_lipschitz(s, values):
+    """Largest change of the finite-difference slope per unit ``s``.
+
+    The slopes of consecutive grid intervals sit at the interval midpoints;
+    the estimate is ``max |slope[k+1] - slope[k]| / (mid[k+1] - mid[k])``,
+    which is exact (2|a|) for a quadratic ``a s^2 + b s + c`` on any grid and
+    tends to ``max |f''|`` for a smooth ``f`` as the grid is refined. ``nan``
+    if a value is not finite.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if s.ndim != 1 or s.shape != values.shape or len(s) < 3:
+        raise ValueError("need at least three grid points and one value per point")
+    if np.any(np.diff(s) <= 0):
+        raise ValueError("the grid must be strictly increasing")
+    if not np.all(np.isfinite(values)):
+        return math.nan
+    slopes = np.diff(values) / np.diff(s)
+    mids = (s[1:] + s[:-1]) / 2
+    return float(np.max(np.abs(np.diff(slopes)) / np.diff(mids)))
+
+
+# ------------------------------------------------------------ the direction
+def parameters_of(model):
+    """``theta``: the model's trainable parameters, detached copies, by name."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def random_direction(theta, seed=0):
+    """A Gaussian direction with each tensor scaled to the norm of its
+    parameter tensor (filter-normalised loss landscapes, per tensor). Drawn
+    in float64 on the CPU from its own generator, so a seed gives the same
+    direction on every device; a zero parameter tensor gets a zero direction."""
+    generator = torch.Generator().manual_seed(seed)
+    direction = {}
+    for name, p in theta.items():
+        d = torch.randn(p.shape, generator=generator, dtype=torch.float64)
+        scale = p.double().norm() / d.norm() if d.norm() > 0 else 0.0
+        direction[name] = (d * scale).to(dtype=p.dtype, device=p.device)
+    return direction
+
+
+def direction_towards(theta, other):
+    """``other - theta``: s = 0 is this run, s = 1 the other one."""
+    if theta.keys() != other.keys():
+        missing = sorted(set(theta) ^ set(other))
+        raise RunFolderError(f"the two models have different parameters ({', '.join(missing)})")
+    for name in theta:
+        if theta[name].shape != other[name].shape:
+            raise RunFolderError(f"parameter {name} has shape {tuple(theta[name].shape)} here "
+                                 f"and {tuple(other[name].shape)} in the other run")
+    return {name: other[name].to(theta[name]) - theta[name] for name in theta}
+
+
+def points_on_line(theta, direction, s):
+    """A stack of parameter sets ``theta + s_k d``, one per value of ``s``."""
+    return {name: theta[name] + s.reshape(-1, *([1] * p.dim())).to(p) * direction[name]
+            for name, p in theta.items()}
+
+
+# ------------------------------------------------------------------ tasks
+class TaskLoss:
+    """What the analysis needs from a task: its model and its training loss.
+
+    Subclasses set ``self.model`` (weights loaded, evaluation mode) and
+    implement :meth:`loss`. A task that can run many parameter sets at once
+    also implements :meth:`batched_loss` and sets ``batched = True``.
+    """
+    batched = False
+
+    def __init__(self, model):
+        self.model = model
+
+    def loss(self, seq_len):
+        """The training loss, a float, at the model's current weights with
+        data of length ``seq_len``; called under ``torch.no_grad``."""
+        raise NotImplementedError
+
+    def batched_loss(self, tensors, seq_len):
+        """The loss for a stack of P parameter sets, a ``(P,)`` tensor.
+        ``tensors`` is keyed like ``model.named_parameters()``, each tensor
+        with a leading dimension P (see attractors.functional)."""
+        raise NotImplementedError
+
+
+TASKS = {}
+
+
+def register_task(experiment_name):
+    """Decorator: ``factory(checkpoint, device, dtype) -> TaskLoss`` serves
+    the runs whose ``model.pth`` has this ``experiment_name``."""
+    def register(factory):
+        TASKS[experiment_name] = factory
+        return factory
+    return register
+
+
+def load_task_module(task_folder, name):
+    """Import ``REPO_ROOT/task_folder/name.py`` under a private name.
+
+    Every task folder has its own ``data``/``model``, so they are loaded by
+    path; while it runs, the folder is on ``sys.path`` (for ``from data
+    import ...`` inside the task) and any ``data``/``model`` it pulls into
+    ``sys.modules`` is put back as it was.
+    """
+    path = REPO_ROOT / task_folder / f"{name}.py"
+    if not path.is_file():
+        raise RunFolderError(f"cannot find {path}: the analysis needs the task folders "
+                             "of a source checkout")
+    saved = {m: sys.modules.pop(m) for m in ("data", "model") if m in sys.modules}
+    sys.path.insert(0, str(path.parent))
+    try:
+        module_name = f"_task_{task_folder.replace('-', '_')}_{name}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+        for m in ("data", "model"):
+            sys.modules.pop(m, None)
+        sys.modules.update(saved)
+    return module
+
+
+def task_for(checkpoint, device="cpu", dtype=torch.float64):
+    name = checkpoint["experiment_name"]
+    if name not in TASKS:
+        raise RunFolderError(f"no smoothness loss is implemented for '{name}' runs "
+                             f"(known: {', '.join(sorted(TASKS))})")
+    return TASKS[name](checkpoint, device, dtype)
+
+
+def load_model(model_class, checkpoint, device, dtype):
+    model = model_class(**checkpoint["model_kwargs"])
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device=device, dtype=dtype).eval()
+
+
+@register_task("sine-generator")
+class SineLoss(TaskLoss):
+    """The sine task's training loss: summed squared error of the model
+    started from zeros, over the run's frequencies, divided by
+    ``seq_len * n_sequences`` (what ``history.csv`` reports)."""
+    batched = True
+
+    def __init__(self, checkpoint, device="cpu", dtype=torch.float64):
+        model_py = load_task_module("sine-generator", "model")
+        self.data_py = load_task_module("sine-generator", "data")
+        super().__init__(load_model(model_py.SineGenerator, checkpoint, device, dtype))
+        self.config = checkpoint["config"]
+        self.device, self.dtype = device, dtype
+        self._data = {}
+
+    def data(self, seq_len):
+        if seq_len not in self._data:
+            c = self.config
+            data = self.data_py.data_generator(c["min_freq"], c["max_freq"], c["n_sequences"],
+                                               seq_len, self.device)
+            self._data[seq_len] = (data["u"].to(self.dtype), data["y"].to(self.dtype))
+        return self._data[seq_len]
+
+    def loss(self, seq_len):
+        u, y = self.data(seq_len)
+        prediction, _ = self.model(u)
+        return float(((prediction - y) ** 2).sum()) / y.numel()
+
+    def batched_loss(self, tensors, seq_len):
+        u, y = self.data(seq_len)
+        layer = self.model.rnn
+        params = functional.step_params(layer.rnn, tensors, prefix="rnn.rnn.")
+        step = functional.step_function(layer.rnn_type)
+        weight, bias = tensors["linear.weight"], tensors["linear.bias"]
+        n_models, n_seq = weight.shape[0], u.shape[1]
+        state = functional.initial_state(layer.rnn_type, layer.num_layers, layer.hidden_size,
+                                         (n_models, n_seq), dtype=self.dtype, device=self.device)
+        total = torch.zeros(n_models, dtype=self.dtype, device=self.device)
+        # Accumulate the error step by step: the hidden states of all models
+        # and steps would not fit in memory at long lengths.
+        for x, target in zip(u.unbind(0), y.unbind(0)):
+            state = step(params, x, state)
+            h = functional.output_of(layer.rnn_type, state)            # (P, N, H)
+            out = torch.matmul(h, weight.mT) + bias.unsqueeze(-2)       # (P, N, 1)
+            total += ((out - target) ** 2).sum(dim=(-2, -1))
+        return total / y.numel()
+
+
+# --------------------------------------------------------------- the analysis
+@torch.no_grad()
+def line_losses(task, theta, direction, s, seq_len, batched=True, chunk_size=32,
+                progress=None):
+    """The loss at ``theta + s_k d`` for every ``s_k`` (a NumPy array).
+
+    Batched: ``chunk_size`` grid points at a time through
+    ``task.batched_loss``. Otherwise one point at a time, writing the
+    weights into the model (they are put back afterwards).
+    """
+    s = torch.as_tensor(np.asarray(s, dtype=np.float64))
+    losses = np.empty(len(s))
+    if batched and task.batched:
+        for start in range(0, len(s), chunk_size):
+            chunk = s[start:start + chunk_size]
+            tensors = points_on_line(theta, direction, chunk)
+            losses[start:start + len(chunk)] = task.batched_loss(tensors, seq_len).cpu().numpy()
+            if progress is not None:
+                progress.update(len(chunk))
+        return losses
+    params = dict(task.model.named_parameters())
+    try:
+        for k, value in enumerate(s.tolist()):
+            for name, p in params.items():
+                p.copy_(theta[name] + value * direction[name])
+            losses[k] = task.loss(seq_len)
+            if progress is not None:
+                progress.update()
+    finally:
+        for name, p in params.items():
+            p.copy_(theta[name])
+    return losses
+
+
+def analyse(task, theta, direction, s, seq_lens=DEFAULT_SEQ_LENS, batched=True,
+            chunk_size=32, desc="smoothness"):
+    """Loss curves and derivative-Lipschitz estimates for each length.
+
+    Returns a dict with ``s``, ``seq_lens``, ``curves`` (lengths x points),
+    ``lipschitz`` and ``seconds`` (time per length).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    curves, lipschitz, seconds = [], [], []
+    with tqdm(total=len(s) * len(seq_lens), desc=desc, unit="point",
+              dynamic_ncols=True, mininterval=0.5) as progress:
+        for seq_len in seq_lens:
+            progress.set_postfix(seq_len=seq_len, refresh=False)
+            start = time.perf_counter()
+            curve = line_losses(task, theta, direction, s, seq_len, batched, chunk_size, progress)
+            seconds.append(time.perf_counter() - start)
+            curves.append(curve)
+            lipschitz.append(derivative_lipschitz(s, curve))
+    return {"s": s, "seq_lens": list(seq_lens), "curves": np.array(curves),
+            "lipschitz": lipschitz, "seconds": seconds}
+
+
+def line_grid(s_min, s_max, n_points):
+    """``n_points`` values from ``s_min`` to ``s_max`` with 0 among them
+    (the nearest interior point is moved there, if 0 is inside)."""
+    s = np.linspace(s_min, s_max, n_points)
+    if s_min < 0 < s_max and not np.any(s == 0):
+        k = int(np.argmin(np.abs(s)))
+        if 0 < k < n_points - 1:
+            s[k] = 0.0
+    return s
+
+
+# ---------------------------------------------------------------- output
+def write_results(results, csv_path, extra=None):
+    """``csv_path``: one row per length (seq_len, lipschitz, loss at s = 0,
+    smallest loss and its s, seconds); ``*_curves.csv`` beside it: s and
+    one loss column per length."""
+    import pandas as pd
+    s, curves = results["s"], results["curves"]
+    zero = int(np.argmin(np.abs(s)))
+    rows = []
+    for seq_len, curve, lip, sec in zip(results["seq_lens"], curves, results["lipschitz"],
+                                        results["seconds"]):
+        best = int(np.nanargmin(curve)) if np.any(np.isfinite(curve)) else zero
+        rows.append({"seq_len": seq_len, "lipschitz": lip, "loss_at_s0": curve[zero],
+                     "min_loss": curve[best], "s_of_min": s[best], "seconds": sec,
+                     **(extra or {})})
+    pd.DataFrame(rows).to_csv(csv_path, index=False)
+    curves_path = str(Path(csv_path).with_name(Path(csv_path).stem + "_curves.csv"))
+    table = {"s": s, **{f"loss_T{n}": c for n, c in zip(results["seq_lens"], curves)}}
+    pd.DataFrame(table).to_csv(curves_path, index=False)
+    return curves_path
+
+
+def plot_results(results, output, title=None, s_label="s"):
+    """Loss along the line per length (left); Lipschitz estimate against the
+    length, log scale (right)."""
+    import matplotlib.pyplot as plt
+    from .plotting import save_figure
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(results["seq_lens"])))
+    for seq_len, curve, colour in zip(results["seq_lens"], results["curves"], colours):
+        left.plot(results["s"], curve, color=colour, label=f"T = {seq_len}")
+    left.set_xlabel(s_label)
+    left.set_ylabel("training loss")
+    left.legend(fontsize="small")
+    lengths = np.array(results["seq_lens"])
+    lip = np.array(results["lipschitz"], dtype=float)
+    right.plot(lengths, lip, "o-")
+    if np.all(np.isfinite(lip)) and np.all(lip > 0):
+        right.set_yscale("log")
+    right.set_xlabel("sequence length T")
+    right.set_ylabel("Lipschitz constant of the derivative (estimate)")
+    right.grid(True, which="both", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, output)
+    plt.close(fig)
+
+
+def load_run(folder, device="cpu", dtype=torch.float64):
+    """``(task, checkpoint)`` for a training output folder."""
+    checkpoint = load_checkpoint(folder, map_location=device)
+    return task_for(checkpoint, device, dtype), checkpoint

@@ -1,0 +1,182 @@
+"""Resume, atomic files, interruptions, non-finite losses, refusing to
+overwrite, and untrusted checkpoints (shared core, through the sine task)."""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_SINE, load_script
+from attractors.files import atomic_write, save_torch
+from attractors.training import TrainingStopped
+
+RESUMABLE = TINY_SINE + ["--milestones", "2", "4", "--gamma", "0.5", "--interval_save_orbit", "2"]
+
+
+def files_of(folder):
+    history = open(os.path.join(folder, "history.csv")).read()
+    model = torch.load(os.path.join(folder, "model.pth"), weights_only=True)
+    orbit = torch.load(os.path.join(folder, "orbit_per_epoch_diagram.pth"), weights_only=True)
+    return history, model, orbit
+
+
+def assert_same_run(a, b):
+    (history_a, model_a, orbit_a), (history_b, model_b, orbit_b) = files_of(a), files_of(b)
+    assert history_a == history_b
+    assert model_a["epoch"] == model_b["epoch"]
+    for key, value in model_a["model"].items():
+        other = model_b["model"][key]
+        assert (torch.equal(value, other) if torch.is_tensor(value) else value == other), key
+    assert torch.equal(orbit_a["trajectory"], orbit_b["trajectory"])
+
+
+def test_stopped_and_resumed_equals_uninterrupted(sine, tmp_path):
+    whole = sine.train.main(RESUMABLE + ["--epochs", "6", "--folder", str(tmp_path / "whole")])
+    part = str(tmp_path / "part")
+    sine.train.main(RESUMABLE + ["--epochs", "3", "--folder", part])
+    sine.train.main(["--resume", part, "--epochs", "6"])
+    assert_same_run(whole, part)
+
+
+def test_resume_with_dropout_rng_and_checkpoint_interval(sine, tmp_path):
+    args = RESUMABLE + ["--rnn_type", "dtriv", "--K", "3"]
+    whole = sine.train.main(args + ["--epochs", "5", "--folder", str(tmp_path / "whole")])
+    part = str(tmp_path / "part")
+    sine.train.main(args + ["--epochs", "2", "--folder", part])
+    sine.train.main(["--resume", part, "--epochs", "5", "--checkpoint_interval", "2"])
+    assert_same_run(whole, part)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "{missing}"], "nothing to resume"),
+    (["--resume", "{run}", "--lr", "0.5", "--epochs", "9"], "settings other than the run's: lr"),
+    (["--resume", "{run}"], "already finished its 3 epochs"),
+    (["--resume", "{run}", "-c", "x.json"], "drop --config"),
+    (["--folder", "{run}"], "already holds a run"),
+])
+def test_bad_resume_or_folder_is_refused_and_changes_nothing(sine, tmp_path, args, message):
+    run = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    before = {name: open(os.path.join(run, name), "rb").read() for name in os.listdir(run)}
+    args = [a.format(run=run, missing=tmp_path / "missing") for a in args]
+    with pytest.raises(sine.train.UsageError, match=message):
+        sine.train.main(args)
+    after = {name: open(os.path.join(run, name), "rb").read() for name in os.listdir(run)}
+    assert before == after
+
+
+def test_overwrite_allows_reusing_a_folder(sine, tmp_path):
+    run = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    sine.train.main(TINY_SINE + ["--epochs", "2", "--folder", run, "--overwrite"])
+    assert open(os.path.join(run, "history.csv")).read().count("\n") == 3
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "model.pth"
+    save_torch({"a": torch.ones(3)}, path)
+
+    def broken(f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, broken)
+    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["model.pth"]  # no temporary file left behind
+
+
+def nan_after(calls, monkeypatch, module):
+    """Make the sine loss NaN from the ``calls``-th batch on."""
+    real = module.F.mse_loss
+    count = {"n": 0}
+
+    def loss(*args, **kwargs):
+        count["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if count["n"] > calls else value
+    monkeypatch.setattr(module.F, "mse_loss", loss)
+
+
+def test_nan_stops_with_the_last_good_checkpoint(sine, tmp_path, monkeypatch):
+    nan_after(5, monkeypatch, sine.train)    # 2 batches per epoch: NaN in epoch 2
+    folder = str(tmp_path / "run")
+    with pytest.raises(TrainingStopped) as info:
+        sine.train.main(TINY_SINE + ["--epochs", "5", "--folder", folder])
+    assert info.value.code == 3
+    message = str(info.value)
+    assert "the loss became nan in epoch 2" in message and "(epoch 1)" in message
+    assert "--resume" in message
+    weights = torch.load(os.path.join(folder, "model.pth"), weights_only=True)["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert torch.load(os.path.join(folder, "checkpoint.pth"), weights_only=True)["epoch"] == 1
+
+
+def test_nan_skip_drops_the_update_and_counts_it(sine, tmp_path, monkeypatch):
+    nan_after(5, monkeypatch, sine.train)
+    folder = sine.train.main(TINY_SINE + ["--epochs", "4", "--on_nan", "skip",
+                                          "--folder", str(tmp_path / "run")])
+    import pandas as pd
+    history = pd.read_csv(os.path.join(folder, "history.csv"), index_col=0)
+    assert list(history["skipped batches"]) == [0, 0, 1, 2]
+    weights = torch.load(os.path.join(folder, "checkpoint.pth"), weights_only=True)["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def start_long_run(folder):
+    args = TINY_SINE + ["--epochs", "100000", "--folder", str(folder)]
+    return subprocess.Popen([sys.executable, str(ROOT / "sine-generator" / "train.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(folder, rows, timeout=60):
+    path = folder / "history.csv"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and path.read_text().count("\n") > rows:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not start in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_writes_a_checkpoint_and_says_how_to_resume(tmp_path, signum):
+    folder = tmp_path / "run"
+    process = start_long_run(folder)
+    wait_for_rows(folder, 3)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "--resume" in err and "Traceback" not in err
+    checkpoint = torch.load(folder / "checkpoint.pth", weights_only=True)
+    rows = (folder / "history.csv").read_text().count("\n") - 1
+    assert checkpoint["epoch"] == rows - 1
+    assert torch.load(folder / "orbit_per_epoch_diagram.pth", weights_only=True)["trajectory"].shape[-1] == rows
+
+
+def test_second_ctrl_c_stops_at_once_and_leaves_loadable_files(tmp_path):
+    folder = tmp_path / "run"
+    process = start_long_run(folder)
+    wait_for_rows(folder, 3)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err
+    for name in ("checkpoint.pth", "model.pth"):
+        torch.load(folder / name, weights_only=True)
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+def test_old_model_file_needs_trust_pickle(sine, tmp_path):
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    path = os.path.join(folder, "model.pth")
+    old = torch.load(path, weights_only=True)
+    old["config"] = argparse.Namespace(**old["config"])   # as the original code saved it
+    torch.save(old, path)
+    plot = load_script("sine-generator/plot_generated.py")
+    with pytest.raises(SystemExit, match="--trust_pickle"):
+        plot.main([folder, "-o", str(tmp_path / "g.png")])
+    plot.main([folder, "-o", str(tmp_path / "g.png"), "--trust_pickle"])
+    assert (tmp_path / "g.png").stat().st_size > 1000
