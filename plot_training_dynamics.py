@@ -31,6 +31,7 @@ def build_parser():
     parser.add_argument("--no_marks", action="store_true", help="do not mark bifurcations")
     parser.add_argument("--alpha", type=float, default=0.3, help="opacity of orbit points")
     parser.add_argument("--title", default=None, help="figure title")
+    parser.add_argument("--dpi", type=int, default=150, help="resolution of a saved PNG")
     return parser
 
 
@@ -69,7 +70,7 @@ def main(argv=None):
     if args.title:
         top.set_title(args.title)
     fig.tight_layout()
-    save_figure(fig, args.output or os.path.join(args.folder, "training_dynamics.png"))
+    save_figure(fig, args.output or os.path.join(args.folder, "training_dynamics.png"), args.dpi)
 
 
 if __name__ == "__main__":
