@@ -188,6 +188,7 @@ class SineLoss(TaskLoss):
             self._data[seq_len] = (data["u"].to(self.dtype), data["y"].to(self.dtype))
         return self._data[seq_len]
 
+    @torch.no_grad()
     def loss(self, seq_len):
         u, y = self.data(seq_len)
         prediction, _ = self.model(u)
