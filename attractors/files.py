@@ -7,7 +7,6 @@ import json
 import os
 import tempfile
 
-import numpy as np
 import torch
 
 CONFIG_FILE = "train.pyconfig.json"

@@ -39,8 +39,6 @@ def optimiser_options(group, lr=0.001, clip_value=0.25, seed=2):
 def create_run_folder(system, config):
     """Make the output folder (default ``./output-<date>``) and save the config.
     An existing, non-empty folder is refused unless resuming or overwriting."""
-    if isinstance(system, (str, os.PathLike)):  # TRANSITIONAL: old call style, removed soon
-        return system if os.path.isdir(system) else (os.makedirs(system) or system)
     folder = system.folder or default_folder()
     if system.resume:
         if not os.path.isfile(os.path.join(folder, CHECKPOINT_FILE)):
@@ -67,11 +65,8 @@ class Trainer:
     """
 
     def __init__(self, system, model, optimizer, config, experiment_name, model_kwargs,
-                 columns, monitor, save="best", orbit=None, scheduler=None, desc=None):
-        if isinstance(system, (str, os.PathLike)):  # TRANSITIONAL: old call style
-            import argparse
-            system = argparse.Namespace(folder=system, resume=None, overwrite=True)
-            write_json(config, os.path.join(system.folder, CONFIG_FILE))
+                 columns, monitor, save="best", orbit=None, scheduler=None, desc=None,
+                 quiet=False):
         resumed = _load_for_resume(system.folder, config) if system.resume else None
         self.folder = create_run_folder(system, config)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -79,7 +74,7 @@ class Trainer:
         self.model_kwargs, self.monitor, self.save, self.orbit = model_kwargs, monitor, save, orbit
         self.checkpoint_interval = getattr(system, "checkpoint_interval", 1)
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
-        self.columns = list(columns) + (["skipped batches"] if config.get("on_nan", "stop") == "skip" else [])
+        self.columns = list(columns) + (["skipped batches"] if config["on_nan"] == "skip" else [])
         self.best, self.start_epoch, self.last_checkpoint = float("inf"), 0, None
         self.skipped, self.epoch, self.stop_requested = 0, 0, None
         model.rnn.attach_optimizer(optimizer)
@@ -87,7 +82,7 @@ class Trainer:
         self.history = History(os.path.join(self.folder, HISTORY_FILE), self.columns, lines)
         self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
                              desc=desc or experiment_name, unit="epoch",
-                             dynamic_ncols=True, mininterval=0.5)
+                             dynamic_ncols=True, mininterval=0.5, disable=quiet)
 
     # -- the loop -----------------------------------------------------------
     def epochs(self):
@@ -143,7 +138,7 @@ class Trainer:
             self.model.rnn.stabilize_()
 
     def _non_finite(self, what):
-        if self.config.get("on_nan", "stop") == "skip":
+        if self.config["on_nan"] == "skip":
             self.skipped += 1
             return
         self.finish()
@@ -156,16 +151,26 @@ class Trainer:
         return (f"the last good checkpoint is {os.path.join(self.folder, CHECKPOINT_FILE)} "
                 f"(epoch {self.last_checkpoint}); continue with: {self.resume_command()}")
 
+    def improves(self, value):
+        """Whether an epoch ending with ``value`` will be saved as the model."""
+        return self.save == "last" or float(value) < self.best
+
+    def stop_early(self, epoch, reason):
+        """End the run after ``epoch`` (already passed to end_epoch) for ``reason``."""
+        if self.last_checkpoint != epoch:
+            self.write_checkpoint(epoch)
+        self.progress.write(f"{reason}: training stops after epoch {epoch}.")
+
     # -- end of an epoch ----------------------------------------------------
     def end_epoch(self, epoch, row, losses=None):
         """Orbit sample, model, history row and checkpoint, in that order.
         ``losses`` (default: ``row``) go into ``model.pth`` beside the weights."""
         self._orbit_after(epoch)
         value = float(row[self.monitor])
-        if self.save == "last" or value < self.best:
+        if self.improves(value):
             self.best = min(self.best, value)
             self.save_model(epoch, losses if losses is not None else row)
-        if self.config.get("on_nan", "stop") == "skip":
+        if self.config["on_nan"] == "skip":
             row = {**row, "skipped batches": self.skipped}
         self.history.append(row)
         self._step_scheduler(value)

@@ -28,6 +28,17 @@ def load_script(relpath, name=None):
     return module
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The test models are tiny: a second thread only adds synchronisation,
+    which on a busy 2-core machine made runs up to 20 times slower."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def sine():
     """The sine-generator task: ``sine.train``, ``sine.data``, ``sine.model``."""

@@ -13,14 +13,6 @@ from expRNN.orthogonal import Orthogonal, cayley_map, init_skew, skew
 A_KEY = "parametrizations.recurrent_kernel.original"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny matrices: extra threads only add synchronisation (20x slower on a
-    # busy 2-core machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def random_orthogonal(n, generator):

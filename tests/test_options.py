@@ -104,9 +104,9 @@ def test_default_folder_name(sine, tmp_path, monkeypatch):
 
 
 def test_saved_config_repeats_the_run(sine, tmp_path):
-    first = sine.train.main(TINY_SINE + ["--lr", "0.01", "--folder", str(tmp_path / "a")])
+    sine.train.main(TINY_SINE + ["--lr", "0.01", "--folder", str(tmp_path / "a")])
     saved = tmp_path / "a" / "train.pyconfig.json"
-    second = sine.train.main(["-c", str(saved), "--folder", str(tmp_path / "b")])
+    sine.train.main(["-c", str(saved), "--folder", str(tmp_path / "b")])
     assert json.loads(saved.read_text()) == json.loads((tmp_path / "b" / "train.pyconfig.json").read_text())
     history = [(tmp_path / f / "history.csv").read_text() for f in ("a", "b")]
     assert history[0] == history[1]

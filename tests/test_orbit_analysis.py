@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from conftest import TINY_SINE, load_script
 from attractors.orbit_analysis import bifurcation_epochs, classify, summarise

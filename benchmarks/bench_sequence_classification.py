@@ -1,0 +1,71 @@
+"""Seconds per epoch and per orbit sample of the default temporal-order run.
+
+An epoch trains on 1000 sequences and validates on 1000 more; the orbit
+sample uses the default orbit settings.
+
+    python benchmarks/bench_sequence_classification.py [--epochs 3] [--samples 3]
+                                                       [--threads N] [--cuda]
+
+The epoch time is measured through the real train.py (the difference between
+a run of 1 + E epochs and a run of 1 epoch, so start-up cost, data
+generation included, cancels out). On a busy machine, fewer torch threads
+than cores often gives steadier (and faster) numbers.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "sequence-classification"))
+import train  # noqa: E402
+from model import SequenceClassifier  # noqa: E402
+from attractors.orbit import OrbitSampler  # noqa: E402
+
+
+def time_run(epochs, extra):
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        train.main(["--epochs", str(epochs), "--folder", os.path.join(folder, "run"), *extra])
+        return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
+    parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
+    parser.add_argument("--rnn_type", default="LSTM")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--cuda", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    extra = ["--rnn_type", args.rnn_type] + (["--cuda"] if args.cuda else [])
+    device = torch.device("cuda:0" if args.cuda else "cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+
+    per_epoch = (time_run(1 + args.epochs, extra) - time_run(1, extra)) / args.epochs
+    print(f"temporal-order defaults ({args.rnn_type}, hidden 50, seq_len 200, "
+          f"1000 + 1000 sequences, batch 100): {per_epoch:.3f} s/epoch")
+
+    torch.manual_seed(2)
+    model = SequenceClassifier(4, 6, args.rnn_type, 50).to(device).eval()
+    sampler = OrbitSampler(model, torch.eye(6, device=device), 10, 800, 400, 100.0)
+    sampler.sample()  # warm-up
+    if args.cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(args.samples):
+        sampler.sample()
+    if args.cuda:
+        torch.cuda.synchronize()
+    per_sample = (time.perf_counter() - start) / args.samples
+    print(f"orbit sample (6 inputs x 10 states, 800 steps): {per_sample:.3f} s/sample")
+
+
+if __name__ == "__main__":
+    main()

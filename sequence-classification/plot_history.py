@@ -1,0 +1,63 @@
+"""Plot the accuracy and loss curves (training and validation) of a
+temporal-order run to a file.
+
+    python plot_history.py RUN_FOLDER [-o RUN_FOLDER/history.png]
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from attractors.plotting import save_figure  # noqa: E402
+from attractors.runs import RunFolderError, read_config, read_history  # noqa: E402
+
+CURVES = (("train", "C0"), ("valid.", "C3"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Plot accuracy and loss of a run.")
+    parser.add_argument("folder", help="training output folder")
+    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
+    args = parser.parse_args(argv)
+    try:
+        history = read_history(args.folder)
+        missing = [f"{part} {kind}" for part, _ in CURVES for kind in ("loss", "acc.")
+                   if f"{part} {kind}" not in history.columns]
+        if missing:
+            raise RunFolderError(f"{args.folder}/history.csv lacks the column(s) "
+                                 f"{', '.join(missing)}: is it a temporal-order run?")
+    except RunFolderError as e:
+        sys.exit(f"plot_history.py: error: {e}")
+    fig, (acc_ax, loss_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    for part, colour in CURVES:
+        label = "training" if part == "train" else "validation"
+        acc_ax.plot(history["epoch"], 100 * history[f"{part} acc."], color=colour, label=label)
+        loss_ax.semilogy(history["epoch"], history[f"{part} loss"], color=colour, label=label)
+    chance = _chance_level(args.folder)
+    if chance is not None:
+        acc_ax.axhline(100 * chance, color="0.5", ls=":", lw=1, label="chance")
+    acc_ax.set_ylabel("accuracy (%)")
+    acc_ax.set_ylim(0, 100)
+    acc_ax.legend(loc="lower right")
+    loss_ax.set_ylabel("cross-entropy loss")
+    loss_ax.set_xlabel("epoch")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, args.output or os.path.join(args.folder, "history.png"))
+
+
+def _chance_level(folder):
+    """1 / n_classes from the saved config, or None if it cannot be read."""
+    try:
+        config = read_config(folder)
+        return 1 / config["n_symbols"] ** len(config["position_symbols_start"])
+    except (RunFolderError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+if __name__ == "__main__":
+    main()
