@@ -1,0 +1,57 @@
+"""Plot the losses and validation perplexity of a word-language-model run to a file.
+
+    python plot_history.py RUN_FOLDER [-o RUN_FOLDER/history.png]
+
+Dotted vertical lines mark the epochs at which the learning rate was reduced.
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from attractors.plotting import save_figure  # noqa: E402
+from attractors.runs import RunFolderError, read_history  # noqa: E402
+
+COLUMNS = ("Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="training output folder")
+    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
+    args = parser.parse_args(argv)
+    try:
+        history = read_history(args.folder)
+    except RunFolderError as e:
+        sys.exit(f"plot_history.py: error: {e}")
+    missing = [c for c in COLUMNS if c not in history.columns]
+    if missing:
+        sys.exit(f"plot_history.py: error: {args.folder}/history.csv lacks {', '.join(missing)}:"
+                 " is it a word-language-model run?")
+    epoch = history["Epoch"]
+    lr = history["Learning Rate"]
+    reductions = epoch[lr < lr.shift(fill_value=lr.iloc[0])]
+
+    fig, (ax_loss, ax_ppl) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epoch, history["Train Loss"], label="train")
+    ax_loss.plot(epoch, history["Valid Loss"], label="validation")
+    ax_loss.set_ylabel("cross-entropy per word")
+    ax_loss.legend()
+    ax_ppl.semilogy(epoch, history["Valid PPL"], color="C1")
+    ax_ppl.set_ylabel("validation perplexity")
+    for ax in (ax_loss, ax_ppl):
+        for e in reductions:
+            ax.axvline(e, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, args.output or os.path.join(args.folder, "history.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Train a word-level recurrent language model on WikiText-2 (or LAMBADA)."""
+import math
+import os
+from collections import defaultdict
+
+import torch
+from tqdm import tqdm
+
+from attractors.options import (build_parser, check_orbit_options, check_positive,
+                                parse_options, run_cli, select_device, UsageError)
+from attractors.orbit import OrbitSampler, add_orbit_options
+from attractors.rnn import add_rnn_options, check_rnn_options
+from attractors.runs import load_checkpoint
+from attractors.training import Trainer, optimiser_options
+from data import DatasetMissing, batchify, iter_batches, lambada_example, load_corpus
+from model import (FeedbackModel, OrbitProjection, WordLanguageModel, cross_entropy_sum,
+                   detach_state, orbit_inputs)
+
+DESCRIPTION = "Train a recurrent word-level language model on WikiText-2 (or LAMBADA)."
+COLUMNS = ["Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate"]
+DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wikitext-2")
+MODEL_KWARGS = ("embed_size", "hidden_size", "rnn_type", "num_layers", "dropout",
+                "tied_weights", "K", "init")
+# Largest orbit logits tensor (seq_len_orbit x trajectories x n_words) computed
+# at once, in elements; trajectories are run in as many chunks as needed.
+ORBIT_LOGITS_BUDGET = 2 ** 26
+
+
+def add_config_options(group):
+    group.add_argument("--batch_size", type=int, default=100, help="batch size")
+    group.add_argument("--epochs", type=int, default=100, help="maximum number of epochs")
+    optimiser_options(group)
+    group.add_argument("--embed_size", type=int, default=800, help="word embedding size")
+    group.add_argument("--tied_weights", action="store_true",
+                       help="share the embedding and decoder weights "
+                            "(needs embed_size == hidden_size)")
+    add_rnn_options(group, hidden_size=800)
+    group.add_argument("--seq_len", type=int, default=70,
+                       help="steps per window of truncated back-propagation")
+    group.add_argument("--patience", type=int, default=7,
+                       help="epochs without improvement of the validation loss before "
+                            "the learning rate is reduced")
+    group.add_argument("--min_lr", type=float, default=1e-7,
+                       help="training stops once the learning rate drops below this")
+    group.add_argument("--lr_factor", type=float, default=0.1,
+                       help="factor applied to the learning rate on a plateau")
+    group.add_argument("--dropout", type=float, default=0.5,
+                       help="dropout on the embeddings and on the RNN outputs")
+    group.add_argument("--lambada", action="store_true",
+                       help="train on the LAMBADA novels and score the last word of its "
+                            "passages (--data must then hold LAMBADA)")
+    add_orbit_options(group, interval_save=3, n_sequences=5, seq_len=1600, burnout=0)
+    group.add_argument("--orbit_use_feedback", action="store_true",
+                       help="also record the orbit of the model fed its own most likely "
+                            "word (doubles the recorded outputs)")
+
+
+def add_data_options(group):
+    group.add_argument("--data", default=DEFAULT_DATA,
+                       help="corpus folder: train.txt, valid.txt and test.txt of WikiText-2 "
+                            "(with --lambada, the unpacked LAMBADA files)")
+    group.add_argument("--corpus", action="store_true",
+                       help="tokenise the text again instead of using the cached corpus")
+    group.add_argument("--verbose", type=int, default=1,
+                       help="0: quiet; 1: a line per epoch; 2: also a progress bar per epoch")
+
+
+def parse(argv=None):
+    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
+                                        add_extra_system=add_data_options)
+    config, system = parse_options(parser, config_dests, argv)
+    check_positive(config, "batch_size", "embed_size", "seq_len")
+    if config["epochs"] < 0:
+        raise UsageError("epochs must be >= 0")
+    if config["patience"] < 0:
+        raise UsageError("patience must be >= 0")
+    if not 0 < config["lr_factor"] < 1:
+        raise UsageError(f"lr_factor must be between 0 and 1, got {config['lr_factor']}")
+    if config["min_lr"] <= 0:
+        raise UsageError("min_lr must be positive")
+    if not 0 <= config["dropout"] < 1:
+        raise UsageError(f"dropout must be in [0, 1), got {config['dropout']}")
+    if config["tied_weights"] and config["embed_size"] != config["hidden_size"]:
+        raise UsageError(f"--tied_weights needs embed_size == hidden_size "
+                         f"(got {config['embed_size']} and {config['hidden_size']})")
+    check_orbit_options(config)
+    check_rnn_options(config)
+    return config, system
+
+
+def read_corpus(system, config):
+    """The corpus, or a one-line usage error when its files are missing."""
+    try:
+        corpus = load_corpus(system.data, rebuild=system.corpus, lambada=config["lambada"])
+    except DatasetMissing as e:
+        raise UsageError(str(e)) from None
+    if system.verbose >= 1:
+        print(f"Corpus {os.path.abspath(system.data)}: {len(corpus.dictionary)} words, "
+              f"{corpus.train.numel()} training tokens"
+              f"{' (cached)' if corpus.from_cache else ''}"
+              + "".join(f", {k} {v}" for k, v in corpus.stats.items()))
+    return corpus
+
+
+def batchify_or_fail(tokens, batch_size, what, device):
+    try:
+        return batchify(tokens, batch_size).to(device)
+    except ValueError as e:
+        raise UsageError(f"{what} set: {e}") from None
+
+
+def train_epoch(model, source, seq_len, step, progress=False):
+    """One pass of truncated back-propagation over a batchified ``source``.
+
+    Each column starts from a zero state; the state reached at the end of a
+    window starts the next one, detached so that gradients stay within a
+    window. ``step(loss)`` gets the window's summed cross-entropy (the old
+    code clipped and stepped on the sum, not the mean). Returns the mean
+    cross-entropy per predicted token.
+    """
+    model.train()
+    state = model.rnn.initial_state(source.size(1), source.device)
+    total = torch.zeros((), device=source.device)
+    windows = iter_batches(source, seq_len)
+    if progress:
+        windows = tqdm(windows, total=math.ceil((source.size(0) - 1) / seq_len),
+                       desc="train", unit="batch", leave=False, dynamic_ncols=True)
+    for inp, target in windows:
+        logits, state = model(inp, detach_state(state))
+        loss = cross_entropy_sum(logits, target)
+        step(loss)
+        total += loss.detach()
+    return total / ((source.size(0) - 1) * source.size(1))
+
+
+@torch.no_grad()
+def evaluate(model, source, seq_len):
+    """Mean cross-entropy per token over a batchified ``source``, the state
+    carried across windows as in training."""
+    model.eval()
+    state = model.rnn.initial_state(source.size(1), source.device)
+    total = torch.zeros((), device=source.device)
+    for inp, target in iter_batches(source, seq_len):
+        logits, state = model(inp, state)
+        total += cross_entropy_sum(logits, target)
+    return total / ((source.size(0) - 1) * source.size(1))
+
+
+@torch.no_grad()
+def evaluate_passages(model, passages, batch_size, device):
+    """Mean cross-entropy of the last word of each LAMBADA passage, each
+    passage read from a zero state. Passages of equal length are stacked as
+    columns of one batch, which gives the same numbers as one at a time."""
+    model.eval()
+    by_length = defaultdict(list)
+    for passage in passages:
+        by_length[len(passage)].append(passage)
+    total = torch.zeros((), device=device)
+    for group in by_length.values():
+        for start in range(0, len(group), batch_size):
+            examples = [lambada_example(p) for p in group[start:start + batch_size]]
+            inp = torch.cat([i for i, _ in examples], dim=1).to(device)
+            target = torch.cat([t for _, t in examples]).to(device)
+            logits, _ = model(inp)
+            total += cross_entropy_sum(logits[-1], target)
+    return total / len(passages)
+
+
+def make_orbit_sampler(model, dictionary, config, device):
+    """Two random word ids as constant inputs, the 15 projections of the
+    logits and, with ``orbit_use_feedback``, the model fed its own argmax;
+    built in the old code's order (inputs, projections, initial states)."""
+    n_words = len(dictionary)
+    const_inputs = orbit_inputs(n_words, device=device)
+    projection = OrbitProjection(dictionary, device)
+    feedback = FeedbackModel(model) if config["orbit_use_feedback"] else None
+    max_batch = max(1, ORBIT_LOGITS_BUDGET // (config["seq_len_orbit"] * n_words))
+    sampler = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
+                           config["seq_len_orbit"], config["burnout_orbit"],
+                           config["std_orbit"], projection=projection,
+                           feedback_model=feedback, max_batch=max_batch)
+    sampler.labels = projection.labels + (
+        [f"feedback {label}" for label in projection.labels] if feedback else [])
+    return sampler
+
+
+def current_lr(optimizer):
+    return optimizer.param_groups[-1]["lr"]
+
+
+def main(argv=None):
+    config, system = parse(argv)
+    device = select_device(system.cuda)
+    corpus = read_corpus(system, config)   # before anything is written
+    n_words = len(corpus.dictionary)
+    bs = config["batch_size"]
+    train_data = batchify_or_fail(corpus.train, bs, "training", device)
+    if config["lambada"]:   # lists of passages, each scored on its last word
+        valid_data, test_data = corpus.valid, corpus.test
+    else:
+        valid_data = batchify_or_fail(corpus.valid, bs, "validation", device)
+        test_data = batchify_or_fail(corpus.test, bs, "test", device)
+
+    # Build in the old code's order (embedding, RNN, decoder, optimiser, then
+    # the orbit's inputs, projections and initial states) so that a seed gives
+    # the same numbers.
+    torch.manual_seed(config["seed"])
+    model_kwargs = {"n_words": n_words, **{k: config[k] for k in MODEL_KWARGS}}
+    model = WordLanguageModel(**model_kwargs).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), config["lr"])
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=config["lr_factor"], patience=config["patience"],
+        min_lr=config["lr_factor"] * config["min_lr"])
+
+    def score(data):
+        if config["lambada"]:
+            return evaluate_passages(model, data, bs, device)
+        return evaluate(model, data, config["seq_len"])
+
+    orbit = None
+    if config["interval_orbit"] >= 1:
+        orbit = make_orbit_sampler(model, corpus.dictionary, config, device)
+        if system.verbose >= 1:
+            print(f"Orbit outputs ({len(orbit.labels)}): {', '.join(orbit.labels)}")
+    # The trainer makes the run folder (or resumes it) and steps the scheduler.
+    trainer = Trainer(system, model, optimizer, config, "word-language-model", model_kwargs,
+                      columns=COLUMNS, monitor="Valid Loss", save="best", orbit=orbit,
+                      scheduler=scheduler, quiet=system.verbose == 0)
+    if system.resume and current_lr(optimizer) < config["min_lr"]:
+        trainer.finish()
+        raise UsageError(f"{trainer.folder} already stopped: its learning rate is below "
+                         f"min_lr ({config['min_lr']})")
+    for epoch in trainer.epochs():
+        lr = current_lr(optimizer)
+        train_loss = train_epoch(model, train_data, config["seq_len"], trainer.step,
+                                 progress=system.verbose >= 2)
+        valid_loss = score(valid_data)
+        losses = {"train_loss": train_loss, "val_loss": valid_loss}
+        if trainer.improves(valid_loss):
+            # The trainer saves this epoch's model: score it on the test set too.
+            losses["test_loss"] = score(test_data)
+        row = {"Epoch": epoch, "Train Loss": train_loss, "Valid Loss": valid_loss,
+               "Valid PPL": torch.exp(valid_loss), "Learning Rate": lr}
+        trainer.end_epoch(epoch, row, losses)
+        if system.verbose >= 1:
+            trainer.progress.write(
+                f"Epoch {epoch:3d}  train loss {float(train_loss):.4f}  valid loss "
+                f"{float(valid_loss):.4f}  valid ppl {float(row['Valid PPL']):9.2f}  lr {lr:.2e}"
+                + ("  (saved, test loss {:.4f})".format(float(losses["test_loss"]))
+                   if "test_loss" in losses else ""))
+        if current_lr(optimizer) < config["min_lr"]:
+            trainer.stop_early(epoch, f"The learning rate fell below min_lr ({config['min_lr']})")
+            break
+    trainer.finish()
+    report_best(trainer.folder)
+    return trainer.folder
+
+
+def report_best(folder):
+    if os.path.isfile(os.path.join(folder, "model.pth")):
+        best = load_checkpoint(folder)
+        print(f"Best model (epoch {best['epoch']}): valid loss {float(best['val_loss']):.4f}, "
+              f"test loss {float(best['test_loss']):.4f}, "
+              f"test ppl {float(torch.exp(torch.as_tensor(best['test_loss']))):.2f}")
+    print(f"Run saved to {folder}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
