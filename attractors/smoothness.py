@@ -49,6 +49,18 @@ def derivative_lipschitz(s, values):
     return float(np.max(np.abs(np.diff(slopes)) / np.diff(mids)))
 
 
+def grid_limit(s, values):
+    """The largest estimate a grid can give for values spanning their range:
+    ``2 (max - min) / h^2`` with ``h`` the smallest spacing. An estimate near
+    it means the loss varies faster than the grid resolves (use a finer grid
+    or a shorter range)."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        return math.nan
+    h = np.min(np.diff(np.asarray(s, dtype=np.float64)))
+    return float(2 * (values.max() - values.min()) / h ** 2)
+
+
 # ------------------------------------------------------------ the direction
 def parameters_of(model):
     """``theta``: the model's trainable parameters, detached copies, by name."""
@@ -160,8 +172,13 @@ def task_for(checkpoint, device="cpu", dtype=torch.float64):
 
 
 def load_model(model_class, checkpoint, device, dtype):
-    model = model_class(**checkpoint["model_kwargs"])
-    model.load_state_dict(checkpoint["model"])
+    """The saved model in evaluation mode, in ``dtype`` on ``device``."""
+    try:
+        model = model_class(**checkpoint["model_kwargs"])
+        model.load_state_dict(checkpoint["model"])
+    except (TypeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunFolderError(f"cannot rebuild the saved model: {first}") from None
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -203,14 +220,15 @@ class SineLoss(TaskLoss):
         n_models, n_seq = weight.shape[0], u.shape[1]
         state = functional.initial_state(layer.rnn_type, layer.num_layers, layer.hidden_size,
                                          (n_models, n_seq), dtype=self.dtype, device=self.device)
-        total = torch.zeros(n_models, dtype=self.dtype, device=self.device)
+        total = 0.0
         # Accumulate the error step by step: the hidden states of all models
-        # and steps would not fit in memory at long lengths.
+        # and steps would not fit in memory at long lengths. (Not in place, so
+        # that forward-mode AD can run through it, see curvature_at_zero.)
         for x, target in zip(u.unbind(0), y.unbind(0)):
             state = step(params, x, state)
             h = functional.output_of(layer.rnn_type, state)            # (P, N, H)
             out = torch.matmul(h, weight.mT) + bias.unsqueeze(-2)       # (P, N, 1)
-            total += ((out - target) ** 2).sum(dim=(-2, -1))
+            total = total + ((out - target) ** 2).sum(dim=(-2, -1))
         return total / y.numel()
 
 
@@ -248,15 +266,33 @@ def line_losses(task, theta, direction, s, seq_len, batched=True, chunk_size=32,
     return losses
 
 
+def curvature_at_zero(task, theta, direction, seq_len):
+    """The second derivative of the loss along the line at s = 0, exact up to
+    rounding: forward-mode AD twice through the task's batched loss (the
+    functional step is a pure function). A lower bound of the Lipschitz
+    constant of the derivative that no grid spacing limits. ``nan`` for
+    tasks without a batched loss."""
+    if not task.batched:
+        return math.nan
+    some = next(iter(theta.values()))
+
+    def loss_at(s):
+        return task.batched_loss(points_on_line(theta, direction, s.reshape(1)), seq_len)[0]
+    with torch.enable_grad():
+        zero = torch.zeros((), dtype=some.dtype, device=some.device)
+        return float(torch.func.jacfwd(torch.func.jacfwd(loss_at))(zero))
+
+
 def analyse(task, theta, direction, s, seq_lens=DEFAULT_SEQ_LENS, batched=True,
-            chunk_size=32, desc="smoothness"):
+            chunk_size=32, curvature=True, desc="smoothness"):
     """Loss curves and derivative-Lipschitz estimates for each length.
 
     Returns a dict with ``s``, ``seq_lens``, ``curves`` (lengths x points),
-    ``lipschitz`` and ``seconds`` (time per length).
+    ``lipschitz`` (the grid estimate), ``curvature`` (the exact second
+    derivative at s = 0, or nan) and ``seconds`` (time of each curve).
     """
     s = np.asarray(s, dtype=np.float64)
-    curves, lipschitz, seconds = [], [], []
+    curves, lipschitz, curvatures, seconds = [], [], [], []
     with tqdm(total=len(s) * len(seq_lens), desc=desc, unit="point",
               dynamic_ncols=True, mininterval=0.5) as progress:
         for seq_len in seq_lens:
@@ -266,8 +302,10 @@ def analyse(task, theta, direction, s, seq_lens=DEFAULT_SEQ_LENS, batched=True,
             seconds.append(time.perf_counter() - start)
             curves.append(curve)
             lipschitz.append(derivative_lipschitz(s, curve))
+            curvatures.append(curvature_at_zero(task, theta, direction, seq_len)
+                              if curvature else math.nan)
     return {"s": s, "seq_lens": list(seq_lens), "curves": np.array(curves),
-            "lipschitz": lipschitz, "seconds": seconds}
+            "lipschitz": lipschitz, "curvature": curvatures, "seconds": seconds}
 
 
 def line_grid(s_min, s_max, n_points):
@@ -283,17 +321,21 @@ def line_grid(s_min, s_max, n_points):
 
 # ---------------------------------------------------------------- output
 def write_results(results, csv_path, extra=None):
-    """``csv_path``: one row per length (seq_len, lipschitz, loss at s = 0,
-    smallest loss and its s, seconds); ``*_curves.csv`` beside it: s and
-    one loss column per length."""
+    """``csv_path``: one row per length (seq_len, lipschitz: the grid
+    estimate, grid_limit: the largest estimate that grid could give,
+    curvature_at_s0: the exact second derivative at s = 0, the loss
+    at s = 0, the smallest loss and its s, seconds of the curve);
+    ``*_curves.csv`` beside it: s and one loss column per length."""
     import pandas as pd
     s, curves = results["s"], results["curves"]
     zero = int(np.argmin(np.abs(s)))
     rows = []
-    for seq_len, curve, lip, sec in zip(results["seq_lens"], curves, results["lipschitz"],
-                                        results["seconds"]):
+    for seq_len, curve, lip, curv, sec in zip(results["seq_lens"], curves, results["lipschitz"],
+                                              results["curvature"], results["seconds"]):
         best = int(np.nanargmin(curve)) if np.any(np.isfinite(curve)) else zero
-        rows.append({"seq_len": seq_len, "lipschitz": lip, "loss_at_s0": curve[zero],
+        rows.append({"seq_len": seq_len, "lipschitz": lip, "grid_limit": grid_limit(s, curve),
+                     "curvature_at_s0": curv,
+                     "loss_at_s0": curve[zero],
                      "min_loss": curve[best], "s_of_min": s[best], "seconds": sec,
                      **(extra or {})})
     pd.DataFrame(rows).to_csv(csv_path, index=False)
@@ -301,6 +343,16 @@ def write_results(results, csv_path, extra=None):
     table = {"s": s, **{f"loss_T{n}": c for n, c in zip(results["seq_lens"], curves)}}
     pd.DataFrame(table).to_csv(curves_path, index=False)
     return curves_path
+
+
+def format_results(results):
+    """The numbers per length as a small text table."""
+    lines = ["     T  Lipschitz (grid)  |L''(0)| (exact)  seconds"]
+    for seq_len, lip, curv, sec in zip(results["seq_lens"], results["lipschitz"],
+                                       results["curvature"], results["seconds"]):
+        exact = "-" if math.isnan(curv) else f"{abs(curv):.4g}"
+        lines.append(f"{seq_len:6d}  {lip:16.4g}  {exact:>16}  {sec:7.2f}")
+    return "\n".join(lines)
 
 
 def plot_results(results, output, title=None, s_label="s"):
@@ -312,16 +364,25 @@ def plot_results(results, output, title=None, s_label="s"):
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(results["seq_lens"])))
     for seq_len, curve, colour in zip(results["seq_lens"], results["curves"], colours):
         left.plot(results["s"], curve, color=colour, label=f"T = {seq_len}")
+    left.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     left.set_xlabel(s_label)
     left.set_ylabel("training loss")
     left.legend(fontsize="small")
     lengths = np.array(results["seq_lens"])
     lip = np.array(results["lipschitz"], dtype=float)
-    right.plot(lengths, lip, "o-")
-    if np.all(np.isfinite(lip)) and np.all(lip > 0):
+    curvature = np.abs(np.array(results["curvature"], dtype=float))
+    right.plot(lengths, lip, "o-", label="grid estimate (largest change of slope)")
+    limit = np.array([grid_limit(results["s"], c) for c in results["curves"]])
+    right.plot(lengths, limit, ":", color="grey", label="largest value this grid can show")
+    if np.any(np.isfinite(curvature)):
+        right.plot(lengths, curvature, "s--", label="|second derivative at s = 0| (exact)")
+    right.legend(fontsize="small")
+    shown = np.concatenate([lip, curvature, limit])
+    shown = shown[np.isfinite(shown)]
+    if len(shown) and np.all(shown > 0):
         right.set_yscale("log")
     right.set_xlabel("sequence length T")
-    right.set_ylabel("Lipschitz constant of the derivative (estimate)")
+    right.set_ylabel("Lipschitz constant of the derivative")
     right.grid(True, which="both", alpha=0.3)
     if title:
         fig.suptitle(title)
