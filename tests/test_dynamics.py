@@ -93,3 +93,24 @@ def test_classification_of_fixed_and_periodic_behaviour():
                                    torch.full((1, 1), 0.5, dtype=torch.float64),
                                    steps=600, record=60, lyapunov_steps=100)[0]
     assert result["kind"] == "periodic" and result["period"] == 2 and result["lyapunov"] < 0
+
+
+def test_analyse_attractors_script_on_a_run(sine, tmp_path, capsys):
+    import json
+    import pandas as pd
+    from conftest import TINY_SINE, load_script
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    script = load_script("analyse_attractors.py")
+    script.main([folder, "--n_starts", "3", "--steps", "60", "--record", "20",
+                 "--lyapunov_steps", "20", "--newton_steps", "20"])
+    summary = pd.read_csv(tmp_path / "run" / "attractors.csv")
+    assert len(summary) == 10 and summary["fixed points"].min() >= 0
+    kinds = summary[["fixed point", "periodic", "quasi-periodic", "chaotic"]].sum(axis=1)
+    assert (kinds == 3).all()
+    result = json.loads((tmp_path / "run" / "attractors.json").read_text())
+    assert "bifurcations" in result and result["epoch"] >= 0
+    assert (tmp_path / "run" / "bifurcations.csv").exists()
+    with pytest.raises(SystemExit, match="has no model.pth"):
+        script.main([str(tmp_path)])
+    with pytest.raises(SystemExit, match="--record"):
+        script.main([folder, "--record", "1"])

@@ -1,0 +1,143 @@
+"""Fixed points, their stability, attractor types and Lyapunov exponents of a
+trained run's recurrent layer under each constant input; with an orbit file,
+the epochs where the attractors changed (candidate bifurcations).
+
+    python analyse_attractors.py RUN_FOLDER [--n_starts 32] [-o OUT_DIR]
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import torch
+
+from attractors.dynamics import StateMap, classify_trajectories, find_fixed_points
+from attractors.orbit import ORBIT_FILE
+from attractors.orbit_analysis import bifurcation_epochs, summarise
+from attractors.plotting import OrbitFileError, load_orbit
+from attractors.runs import RunFolderError, load_checkpoint
+from attractors.smoothness import load_model, load_task_module
+
+MODELS = {"sine-generator": ("sine-generator", "SineGenerator"),
+          "temporal-order": ("sequence-classification", "SequenceClassifier"),
+          "word-language-model": ("word-language-model", "WordLanguageModel")}
+
+
+def constant_inputs(name, model, config, word_ids):
+    """``(labels, inputs)``: the recurrent layer's constant input vectors."""
+    if name == "sine-generator":
+        data = load_task_module("sine-generator", "data")
+        inputs = data.orbit_inputs("cpu").double()
+        return [f"w={w:.4f}" for w in inputs[:, 0].tolist()], inputs
+    if name == "temporal-order":
+        n = config["n_symbols"] + config["n_distractors"]
+        labels = [f"symbol {k}" if k < config["n_symbols"] else f"distractor {k - config['n_symbols']}"
+                  for k in range(n)]
+        return labels, torch.eye(n, dtype=torch.float64)
+    with torch.no_grad():  # language model: the embedding of each word id
+        ids = torch.tensor(word_ids)
+        if ids.max() >= model.encoder.num_embeddings:
+            raise RunFolderError(f"word id {ids.max().item()} is past the vocabulary "
+                                 f"({model.encoder.num_embeddings} words)")
+        return [f"word id {i}" for i in word_ids], model.encoder(ids).double()
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("folder", help="training output folder")
+    parser.add_argument("-o", "--output_dir", help="where to write the results (default: FOLDER)")
+    parser.add_argument("--n_starts", type=int, default=32,
+                        help="random initial states per input (for fixed points and trajectories)")
+    parser.add_argument("--std", type=float, default=None,
+                        help="standard deviation of the initial states (default: the run's "
+                             "std_orbit, capped at 10)")
+    parser.add_argument("--steps", type=int, default=2000, help="steps simulated per trajectory")
+    parser.add_argument("--record", type=int, default=400,
+                        help="last steps examined for periodicity")
+    parser.add_argument("--lyapunov_steps", type=int, default=500,
+                        help="steps averaged for the Lyapunov exponent")
+    parser.add_argument("--newton_steps", type=int, default=50, help="Newton iterations")
+    parser.add_argument("--word_ids", type=int, nargs="+", default=[0, 1],
+                        help="language model: word ids used as constant inputs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial states")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="load a model.pth of the original code (pickled objects)")
+    return parser
+
+
+def analyse_input(fmap, starts, args):
+    """Fixed points (from the starts and from where their trajectories end)
+    and the attractor reached from every start."""
+    ends = fmap.iterate(starts, args.steps)
+    points = find_fixed_points(fmap, torch.cat([starts, ends]), args.newton_steps)
+    kinds = classify_trajectories(fmap, starts, args.steps, args.record,
+                                  lyapunov_steps=args.lyapunov_steps)
+    return points, kinds
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if min(args.n_starts, args.steps, args.lyapunov_steps) < 1 or not 1 < args.record <= args.steps:
+        sys.exit("analyse_attractors.py: error: --n_starts, --steps, --lyapunov_steps must be "
+                 "positive and 1 < --record <= --steps")
+    try:
+        checkpoint = load_checkpoint(args.folder, trust_pickle=args.trust_pickle)
+        name = checkpoint["experiment_name"]
+        if name not in MODELS:
+            raise RunFolderError(f"unknown experiment '{name}' in {args.folder}")
+        folder, class_name = MODELS[name]
+        model_class = getattr(load_task_module(folder, "model"), class_name)
+        model = load_model(model_class, checkpoint, "cpu", torch.float64)
+        labels, inputs = constant_inputs(name, model, checkpoint["config"], args.word_ids)
+    except RunFolderError as e:
+        sys.exit(f"analyse_attractors.py: error: {e}")
+    out = args.output_dir or args.folder
+    os.makedirs(out, exist_ok=True)
+    std = args.std if args.std is not None else min(checkpoint["config"].get("std_orbit", 1.0), 10.0)
+    generator = torch.Generator().manual_seed(args.seed)
+    rows, point_rows = [], []
+    for label, u in zip(labels, inputs):
+        fmap = StateMap(model.rnn, u)
+        starts = fmap.random_states(args.n_starts, std, generator)
+        points, kinds = analyse_input(fmap, starts, args)
+        lyap = [k["lyapunov"] for k in kinds]
+        counts = pd.Series([k["kind"] for k in kinds]).value_counts().to_dict()
+        periods = sorted({k["period"] for k in kinds if k["period"] > 1})
+        rows.append({"input": label, "fixed points": len(points),
+                     "stable fixed points": sum(p["stable"] for p in points),
+                     **{kind: counts.get(kind, 0) for kind in
+                        ("fixed point", "periodic", "quasi-periodic", "chaotic")},
+                     "periods": " ".join(map(str, periods)),
+                     "max lyapunov": max(lyap), "mean lyapunov": float(np.mean(lyap))})
+        for k, p in enumerate(points):
+            point_rows.append({"input": label, "point": k, "stable": p["stable"],
+                               "spectral radius": p["spectral_radius"], "residual": p["residual"],
+                               "output": " ".join(f"{v:.6g}" for v in fmap.output(p["x"]).tolist())})
+    summary = pd.DataFrame(rows)
+    summary.to_csv(os.path.join(out, "attractors.csv"), index=False)
+    pd.DataFrame(point_rows).to_csv(os.path.join(out, "fixed_points.csv"), index=False)
+    print(summary.to_string(index=False))
+    result = {"run": os.path.abspath(args.folder), "epoch": checkpoint["epoch"],
+              "per_input": rows, "fixed_points": point_rows}
+    orbit_path = os.path.join(args.folder, ORBIT_FILE)
+    if os.path.isfile(orbit_path):
+        try:
+            trajectory, frequency = load_orbit(orbit_path)
+        except OrbitFileError as e:
+            sys.exit(f"analyse_attractors.py: error: {e}")
+        changes = bifurcation_epochs(summarise(trajectory, frequency))
+        changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
+        result["bifurcations"] = changes.to_dict(orient="records")
+        print(f"\n{len(changes)} candidate bifurcation(s) in the orbit file "
+              f"(epoch, input, change): see bifurcations.csv")
+        print(changes.head(20).to_string(index=False))
+    with open(os.path.join(out, "attractors.json"), "w") as f:
+        json.dump(result, f, indent=1, default=float)
+    print(f"\nWrote attractors.csv, fixed_points.csv, attractors.json to {out}")
+
+
+if __name__ == "__main__":
+    main()
