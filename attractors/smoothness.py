@@ -213,23 +213,34 @@ class SineLoss(TaskLoss):
 
     def batched_loss(self, tensors, seq_len):
         u, y = self.data(seq_len)
-        layer = self.model.rnn
-        params = functional.step_params(layer.rnn, tensors, prefix="rnn.rnn.")
-        step = functional.step_function(layer.rnn_type)
         weight, bias = tensors["linear.weight"], tensors["linear.bias"]
-        n_models, n_seq = weight.shape[0], u.shape[1]
-        state = functional.initial_state(layer.rnn_type, layer.num_layers, layer.hidden_size,
-                                         (n_models, n_seq), dtype=self.dtype, device=self.device)
         total = 0.0
         # Accumulate the error step by step: the hidden states of all models
         # and steps would not fit in memory at long lengths. (Not in place, so
         # that forward-mode AD can run through it, see curvature_at_zero.)
-        for x, target in zip(u.unbind(0), y.unbind(0)):
-            state = step(params, x, state)
-            h = functional.output_of(layer.rnn_type, state)            # (P, N, H)
-            out = torch.matmul(h, weight.mT) + bias.unsqueeze(-2)       # (P, N, 1)
+        hidden = stacked_outputs(self.model.rnn, tensors, "rnn.", u.unbind(0))
+        for h, target in zip(hidden, y.unbind(0)):                  # h: (P, N, H)
+            out = torch.matmul(h, weight.mT) + bias.unsqueeze(-2)   # (P, N, 1)
             total = total + ((out - target) ** 2).sum(dim=(-2, -1))
         return total / y.numel()
+
+
+def stacked_outputs(layer, tensors, prefix, inputs, state=None):
+    """Run a RecurrentLayer for a stack of P parameter sets at once, from a
+    zero state (or ``state``), yielding its output ``(P, N, hidden)`` at
+    every step. ``tensors`` holds the stacked weights keyed like the model's
+    ``named_parameters()``, the layer's under ``prefix``; ``inputs`` yields
+    ``x_t``, ``(N, input)`` shared by all models or ``(P, N, input)``."""
+    params = functional.step_params(layer.rnn, tensors, prefix=prefix + "rnn.")
+    step = functional.step_function(layer.rnn_type)
+    some = next(iter(params.values()))
+    for x in inputs:
+        if state is None:
+            state = functional.initial_state(layer.rnn_type, layer.num_layers, layer.hidden_size,
+                                             (some.shape[0], x.shape[-2]), dtype=some.dtype,
+                                             device=some.device)
+        state = step(params, x, state)
+        yield functional.output_of(layer.rnn_type, state)
 
 
 # --------------------------------------------------------------- the analysis
@@ -383,7 +394,7 @@ def plot_results(results, output, title=None, s_label="s"):
         right.set_yscale("log")
     right.set_xlabel("sequence length T")
     right.set_ylabel("Lipschitz constant of the derivative")
-    right.grid(True, which="both", alpha=0.3)
+    right.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

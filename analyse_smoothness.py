@@ -1,0 +1,163 @@
+"""How smooth is a trained run's loss? Evaluate the training loss along a line
+through the saved weights for several sequence lengths, and estimate how fast
+its slope can change (the Lipschitz constant of the derivative).
+
+    python analyse_smoothness.py runs/lstm                      # random direction
+    python analyse_smoothness.py runs/lstm --towards runs/stable --s_range -0.25 1.25
+"""
+import argparse
+import copy
+import os
+import sys
+
+import torch
+
+from attractors.options import UsageError
+from attractors.runs import RunFolderError, load_checkpoint
+from attractors.smoothness import (DEFAULT_SEQ_LENS, TASKS, analyse, direction_towards,
+                                   format_results, line_grid, load_run, parameters_of,
+                                   plot_results,
+                                   random_direction, write_results)
+
+PROG = "analyse_smoothness.py"
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the ``None`` of options whose help explains it."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad options end in one line (as every script of the project does)."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser():
+    parser = Parser(
+        prog=PROG,
+        description="Evaluate the training loss of a saved model along the line theta + s d "
+                    "for several sequence lengths; plot the curves and, against the length, "
+                    "an estimate of the Lipschitz constant of the derivative along the line "
+                    "(the largest change of the finite-difference slope per unit s). Writes "
+                    "a figure and two CSV files. Tasks: " + ", ".join(sorted(TASKS)) + ".",
+        formatter_class=HelpFormatter)
+    parser.add_argument("folder", metavar="FOLDER", help="training output folder (with model.pth)")
+    parser.add_argument("--towards", metavar="OTHER_FOLDER", default=None,
+                        help="direction d = (weights of OTHER_FOLDER) - (weights of FOLDER), so "
+                             "s = 1 is the other run; default: a random direction, each tensor "
+                             "scaled to the norm of its parameter tensor")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random direction")
+    parser.add_argument("--seq_lens", type=int, nargs="+", default=list(DEFAULT_SEQ_LENS),
+                        metavar="T", help="sequence lengths to evaluate")
+    parser.add_argument("--s_range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                        help="range of s (default: -0.1 0.1; with --towards -0.25 1.25)")
+    parser.add_argument("--n_points", type=int, default=201,
+                        help="grid points along the line (0 is always one of them)")
+    parser.add_argument("--loop", action="store_true",
+                        help="evaluate one grid point at a time through the model itself "
+                             "instead of all of them as one batch of models")
+    parser.add_argument("--chunk_size", type=int, default=32,
+                        help="grid points evaluated together (lower it if memory runs out)")
+    parser.add_argument("--no_curvature", action="store_true",
+                        help="skip the exact second derivative at s = 0 (forward-mode AD "
+                             "through the batched loss, computed beside the grid estimate)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64",
+                        help="precision of the evaluation (float64 keeps rounding noise out "
+                             "of the second differences)")
+    parser.add_argument("-o", "--output", metavar="FILE.png", default=None,
+                        help="figure to write (default FOLDER/smoothness.png); the numbers go "
+                             "to FILE.csv and FILE_curves.csv beside it")
+    parser.add_argument("--cuda", action="store_true", help="evaluate on the GPU cuda:0")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for PyTorch (0: its default)")
+    parser.add_argument("--title", default=None, help="title above the figure")
+    return parser
+
+
+def check(args):
+    if args.n_points < 3:
+        raise UsageError("--n_points must be at least 3")
+    if min(args.seq_lens) < 1:
+        raise UsageError("sequence lengths must be at least 1")
+    if args.chunk_size < 1:
+        raise UsageError("--chunk_size must be at least 1")
+    if args.threads < 0:
+        raise UsageError("--threads must be >= 0")
+    if args.s_range is not None and not args.s_range[0] < args.s_range[1]:
+        raise UsageError("--s_range MIN MAX needs MIN < MAX")
+    if args.cuda and not torch.cuda.is_available():
+        raise UsageError("--cuda was given but no CUDA GPU is available")
+
+
+def other_parameters(task, checkpoint, folder, name):
+    """The other run's weights, read into a copy of ``task.model``."""
+    if checkpoint["experiment_name"] != name:
+        raise RunFolderError(f"{folder} is a {checkpoint['experiment_name']} run, not {name}")
+    model = copy.deepcopy(task.model)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as e:
+        raise RunFolderError(f"the model of {folder} does not fit the one of this run: "
+                             f"{str(e).strip().splitlines()[0]}") from None
+    return parameters_of(model)
+
+
+def prepare(args):
+    """Everything that can fail on bad input: ``(task, checkpoint, theta, d, s)``."""
+    check(args)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda:0" if args.cuda else "cpu")
+    task, checkpoint = load_run(args.folder, device, DTYPES[args.dtype])
+    theta = parameters_of(task.model)
+    if args.towards:
+        other = load_checkpoint(args.towards, map_location=device)
+        direction = direction_towards(theta, other_parameters(
+            task, other, args.towards, checkpoint["experiment_name"]))
+    else:
+        direction = random_direction(theta, args.seed)
+    s_range = args.s_range or ((-0.25, 1.25) if args.towards else (-0.1, 0.1))
+    return task, checkpoint, theta, direction, line_grid(*s_range, args.n_points)
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        task, checkpoint, theta, direction, s = prepare(args)
+        output = args.output or os.path.join(args.folder, "smoothness.png")
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    except (UsageError, RunFolderError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as e:
+        print(f"{PROG}: error: cannot write {output}: {e.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
+    import matplotlib
+    matplotlib.use("Agg")
+    results = analyse(task, theta, direction, s, args.seq_lens, batched=not args.loop,
+                      chunk_size=args.chunk_size, curvature=not args.no_curvature)
+    stem = os.path.splitext(output)[0]
+    direction_name = f"towards {args.towards}" if args.towards else f"random (seed {args.seed})"
+    curves = write_results(results, stem + ".csv",
+                           extra={"direction": direction_name, "n_points": len(s),
+                                  "s_min": s[0], "s_max": s[-1],
+                                  "mode": "loop" if args.loop else "batched"})
+    config = checkpoint["config"]
+    title = args.title or (f"{checkpoint['experiment_name']}, {config.get('rnn_type', '')}"
+                           f"{' (stable)' if config.get('stabilize') else ''}, "
+                           f"direction {direction_name}")
+    plot_results(results, output, title=title)
+    print(f"Saved {stem}.csv and {curves}")
+    print(format_results(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import load_script
+
+TINY = ["--attractor_steps", "60", "--burnout_attractor", "10", "--steps", "30", "--burnout", "10",
+        "--n_points", "40", "--grid", "7", "6", "--levels", "5", "--dpi", "40"]
+
+
+@pytest.fixture(scope="module")
+def chaos():
+    return load_script("chaotic_lstm.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(chaos, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chaos")
+    return folder, chaos.main(TINY + ["-o", str(folder)])
+
+
+def test_writes_the_four_figures(tiny_run, chaos):
+    folder, _ = tiny_run
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(chaos.FIGURES[k] for k in ("attractor", "bifurcation", "loss_line",
+                                                       "loss_slice"))
+    assert all((folder / n).stat().st_size > 1000 for n in names)
+
+
+def test_line_includes_one_and_has_its_minimum_there(tiny_run):
+    _, results = tiny_run
+    s, losses = results["line"]
+    assert len(s) == 40 and s[0] == 0.5 and s[-1] == 2.0 and np.all(np.diff(s) > 0)
+    one = int(np.flatnonzero(s == 1.0)[0])
+    assert losses[one] == 0.0 and losses.min() == 0.0
+    assert np.sum(losses == 0.0) == 1
+
+
+def test_slice_grid_and_its_orientation(tiny_run, chaos):
+    _, results = tiny_run
+    s1, s2, losses = results["slice"]
+    assert losses.shape == (len(s1), len(s2)) == (7, 6)
+    assert 0.0 in s1 and 1.0 in s1 and 0.0 in s2
+    i1, j0 = int(np.flatnonzero(s1 == 1.0)[0]), int(np.flatnonzero(s2 == 0.0)[0])
+    assert losses[i1, j0] == 0.0
+    # Each entry [i, j] is the point (s1[i], s2[j]); the old script wrote point k
+    # into column k - 1, so its first point landed in the last column.
+    W, R = chaos.chaotic_params(), chaos.random_weights(0)
+    reference = chaos.simulate(W, 30, burnout=10)
+    for i, j in [(0, 0), (len(s1) - 1, len(s2) - 1), (2, 4)]:
+        point = {k: s1[i] * W[k] + s2[j] * R[k] for k in W}
+        out = chaos.simulate(point, 30, burnout=10)
+        expected = float(((out - reference) ** 2).mean())
+        assert losses[i, j] == pytest.approx(expected, rel=1e-4, abs=1e-9)
+
+
+def test_batched_line_equals_the_module_point_by_point(chaos):
+    s = np.array([0.6, 0.9, 1.0, 1.3])
+    losses, first = chaos.line(s, steps=25, burnout=5, chunk_size=3)  # chunks of 3: two chunks
+    lstm = chaos.chaotic_lstm()
+    h0 = torch.full((1, 1, 2), 0.5)
+    outputs = []
+    for value in s:
+        with torch.no_grad():
+            lstm.weight_hh_l0.copy_(value * torch.tensor(chaos.CHAOTIC_WEIGHT))
+            out, _ = lstm(torch.zeros(25, 1, 1), (h0, h0))
+        outputs.append(out[5:, 0])
+    for k, out in enumerate(outputs):
+        assert np.allclose(first[:, k], out[:, 0].numpy(), atol=1e-5)
+        expected = float(((out - outputs[2]) ** 2).mean())   # s = 1 is the reference
+        assert losses[k] == pytest.approx(expected, rel=1e-3, abs=1e-9)
+
+
+def test_same_seed_same_direction(chaos):
+    a, b, c = chaos.random_weights(3), chaos.random_weights(3), chaos.random_weights(4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["weight_hh_l0"], c["weight_hh_l0"])
+
+
+def test_grid_keeps_its_size_and_includes_the_required_values(chaos):
+    cases = [(0, 2, 150, (0.0, 1.0)), (-0.5, 0.5, 150, (0.0,)), (0.5, 2, 5000, (1.0,)),
+             (0, 2, 2, (0.0, 1.0)), (0.9, 1.1, 3, (1.0,))]
+    for lo, hi, n, required in cases:
+        g = chaos.grid(lo, hi, n, required)
+        assert g[0] == lo and g[-1] == hi and np.all(np.diff(g) > 0)
+        assert all(r in g for r in required)
+        assert len(g) in (n, n + 1)
+    assert len(chaos.grid(0, 2, 150, (0.0, 1.0))) == 150
+
+
+def test_smoothness_part(chaos, tmp_path):
+    results = chaos.main(["--parts", "smoothness", "--seq_lens", "5", "40", "--smooth_points", "9",
+                          "-o", str(tmp_path)])
+    assert (tmp_path / chaos.FIGURES["smoothness"]).is_file()
+    table = pd.read_csv(tmp_path / "chaotic_lstm_smoothness.csv")
+    assert list(table["seq_len"]) == [5, 40]
+    assert np.allclose(table["lipschitz"], results["smoothness"]["lipschitz"])
+    assert table["loss_at_s0"].abs().max() < 1e-20   # the model fits its own output
+
+
+@pytest.mark.parametrize("args", [["--burnout", "300"], ["--s_range", "1.5", "2"],
+                                  ["--grid", "1", "5"], ["--parts", "nothing"]])
+def test_bad_options_exit_with_one_line(chaos, args, capsys):
+    with pytest.raises(SystemExit) as e:
+        chaos.main(args)
+    assert e.value.code != 0
+    message = str(e.value.code) if isinstance(e.value.code, str) else capsys.readouterr().err
+    assert message.strip().count("\n") <= 1 and "error" in message
