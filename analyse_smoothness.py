@@ -78,6 +78,8 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for PyTorch (0: its default)")
     parser.add_argument("--title", default=None, help="title above the figure")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="language-model runs: the corpus folder the run was trained on")
     return parser
 
 
@@ -115,7 +117,7 @@ def prepare(args):
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda:0" if args.cuda else "cpu")
-    task, checkpoint = load_run(args.folder, device, DTYPES[args.dtype])
+    task, checkpoint = load_run(args.folder, device, DTYPES[args.dtype], data=args.data)
     theta = parameters_of(task.model)
     if args.towards:
         other = load_checkpoint(args.towards, map_location=device)

@@ -163,12 +163,12 @@ def load_task_module(task_folder, name):
     return module
 
 
-def task_for(checkpoint, device="cpu", dtype=torch.float64):
+def task_for(checkpoint, device="cpu", dtype=torch.float64, **options):
     name = checkpoint["experiment_name"]
     if name not in TASKS:
         raise RunFolderError(f"no smoothness loss is implemented for '{name}' runs "
                              f"(known: {', '.join(sorted(TASKS))})")
-    return TASKS[name](checkpoint, device, dtype)
+    return TASKS[name](checkpoint, device, dtype, **options)
 
 
 def load_model(model_class, checkpoint, device, dtype):
@@ -189,7 +189,7 @@ class SineLoss(TaskLoss):
     ``seq_len * n_sequences`` (what ``history.csv`` reports)."""
     batched = True
 
-    def __init__(self, checkpoint, device="cpu", dtype=torch.float64):
+    def __init__(self, checkpoint, device="cpu", dtype=torch.float64, **options):
         model_py = load_task_module("sine-generator", "model")
         self.data_py = load_task_module("sine-generator", "data")
         super().__init__(load_model(model_py.SineGenerator, checkpoint, device, dtype))
@@ -402,7 +402,11 @@ def plot_results(results, output, title=None, s_label="s"):
     plt.close(fig)
 
 
-def load_run(folder, device="cpu", dtype=torch.float64):
+def load_run(folder, device="cpu", dtype=torch.float64, **options):
     """``(task, checkpoint)`` for a training output folder."""
     checkpoint = load_checkpoint(folder, map_location=device)
-    return task_for(checkpoint, device, dtype), checkpoint
+    return task_for(checkpoint, device, dtype, **options), checkpoint
+
+
+# The other tasks' losses register themselves (they need the names above).
+from . import task_losses  # noqa: E402,F401

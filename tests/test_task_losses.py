@@ -1,0 +1,41 @@
+"""The smoothness analysis on temporal-order and language-model runs."""
+import pandas as pd
+import pytest
+
+from conftest import load_script
+from test_sequence_classification import TINY as TINY_ORDER
+from test_word_language_model import TINY as TINY_LM, write_corpus
+from attractors.task_losses import scaled_windows
+
+
+def test_windows_keep_their_relative_positions():
+    config = {"position_symbols_start": [9, 39], "position_symbols_len": [10], "seq_len": 200}
+    assert scaled_windows(config, 200) == [(9, 19), (39, 49)]
+    assert scaled_windows(config, 400) == [(18, 38), (78, 98)]
+    assert scaled_windows(config, 25) == [(1, 2), (4, 5)]
+
+
+def smoothness(folder, *extra):
+    script = load_script("analyse_smoothness.py", "analyse_smoothness_script")
+    script.main([folder, "--seq_lens", "12", "24", "--n_points", "11", *extra])
+    return pd.read_csv(f"{folder}/smoothness.csv")
+
+
+def test_temporal_order_run(tmp_path):
+    train = load_script("sequence-classification/train.py", "order_train")
+    folder = train.main(TINY_ORDER + ["--folder", str(tmp_path / "run")])
+    table = smoothness(folder)
+    assert len(table) == 2 and (table.filter(like="ipschitz").iloc[:, 0] >= 0).all()
+    history = pd.read_csv(f"{folder}/history.csv", index_col=0)
+    curves = pd.read_csv(f"{folder}/smoothness_curves.csv")
+    assert curves.shape[0] >= 11 and history.shape[0] == 3
+
+
+def test_language_model_run_needs_its_corpus(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    train = load_script("word-language-model/train.py", "lm_train")
+    folder = train.main(TINY_LM + ["--data", str(corpus), "--folder", str(tmp_path / "run")])
+    with pytest.raises(SystemExit):
+        smoothness(folder)                      # no --data: a one-line error
+    table = smoothness(folder, "--data", str(corpus))
+    assert len(table) == 2
