@@ -150,7 +150,7 @@ def main(argv=None):
     curves = write_results(results, stem + ".csv",
                            extra={"direction": direction_name, "n_points": len(s),
                                   "s_min": s[0], "s_max": s[-1],
-                                  "mode": "loop" if args.loop else "batched"})
+                                  "mode": "batched" if task.batched and not args.loop else "loop"})
     config = checkpoint["config"]
     title = args.title or (f"{checkpoint['experiment_name']}, {config.get('rnn_type', '')}"
                            f"{' (stable)' if config.get('stabilize') else ''}, "
