@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from attractors.options import UsageError
+from attractors.options import OneLineParser, UsageError
 from attractors.runs import RunFolderError, load_checkpoint
 from attractors.smoothness import (DEFAULT_SEQ_LENS, TASKS, analyse, direction_towards,
                                    format_results, line_grid, load_run, parameters_of,
@@ -32,15 +32,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-class Parser(argparse.ArgumentParser):
-    """Bad options end in one line (as every script of the project does)."""
-
-    def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser():
-    parser = Parser(
+    parser = OneLineParser(
         prog=PROG,
         description="Evaluate the training loss of a saved model along the line theta + s d "
                     "for several sequence lengths; plot the curves and, against the length, "

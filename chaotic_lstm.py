@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from attractors import functional, smoothness
-from attractors.options import UsageError
+from attractors.options import OneLineParser, UsageError
 
 PROG = "chaotic_lstm.py"
 
@@ -265,15 +265,8 @@ def part_smoothness(args, dtype=None):
     return results
 
 
-class Parser(argparse.ArgumentParser):
-    """Bad options end in one line (as every script of the project does)."""
-
-    def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser():
-    parser = Parser(
+    parser = OneLineParser(
         prog=PROG,
         description="The chaotic 2-unit LSTM of the paper: (attractor) its strange attractor; "
                     "(line) a bifurcation diagram and the loss of fitting the chaotic output "

@@ -24,7 +24,7 @@ class UsageError(CommandError):
     code = 2
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line and raise instead of exiting."""
 
     def error(self, message):
@@ -55,7 +55,7 @@ def add_system_options(parser):
 def build_parser(add_config_options, description, prog=None, add_extra_system=None):
     """Parser with the config group (filled by ``add_config_options``), the
     system group and ``-c/--config``. Returns ``(parser, config_dests)``."""
-    parser = _Parser(prog=prog, description=description,
+    parser = OneLineParser(prog=prog, description=description,
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-c", "--config", default="", metavar="FILE.json",
                         help="JSON file whose keys override the config defaults; "
@@ -124,7 +124,7 @@ def read_config_file(path, parser, config_dests):
 def parse_options(parser, config_dests, argv=None):
     """Returns ``(config, system)``: the config options as a plain dict and
     the system options as a Namespace."""
-    pre = _Parser(add_help=False)
+    pre = OneLineParser(add_help=False)
     pre.add_argument("-c", "--config", default="")
     pre.add_argument("--resume", default=None)
     pre.add_argument("--folder", default=None)

@@ -12,25 +12,15 @@ generation included, cancels out). On a busy machine, fewer torch threads
 than cores often gives steadier (and faster) numbers.
 """
 import argparse
-import os
-import sys
-import tempfile
-import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "sequence-classification"))
+from common import seconds_per_epoch, seconds_per_sample, use_task
+
+use_task("sequence-classification")
 import train  # noqa: E402
 from model import SequenceClassifier  # noqa: E402
 from attractors.orbit import OrbitSampler  # noqa: E402
-
-
-def time_run(epochs, extra):
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        train.main(["--epochs", str(epochs), "--folder", os.path.join(folder, "run"), *extra])
-        return time.perf_counter() - start
 
 
 def main():
@@ -48,22 +38,14 @@ def main():
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
-    per_epoch = (time_run(1 + args.epochs, extra) - time_run(1, extra)) / args.epochs
+    per_epoch = seconds_per_epoch(train, args.epochs, extra)
     print(f"temporal-order defaults ({args.rnn_type}, hidden 50, seq_len 200, "
           f"1000 + 1000 sequences, batch 100): {per_epoch:.3f} s/epoch")
 
     torch.manual_seed(2)
     model = SequenceClassifier(4, 6, args.rnn_type, 50).to(device).eval()
     sampler = OrbitSampler(model, torch.eye(6, device=device), 10, 800, 400, 100.0)
-    sampler.sample()  # warm-up
-    if args.cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(args.samples):
-        sampler.sample()
-    if args.cuda:
-        torch.cuda.synchronize()
-    per_sample = (time.perf_counter() - start) / args.samples
+    per_sample = seconds_per_sample(sampler, args.samples, args.cuda)
     print(f"orbit sample (6 inputs x 10 states, 800 steps): {per_sample:.3f} s/sample")
 
 

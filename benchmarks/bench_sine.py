@@ -7,26 +7,16 @@ The epoch time is measured through the real train.py (the difference between
 a run of 1 + E epochs and a run of 1 epoch, so start-up cost cancels out).
 """
 import argparse
-import os
-import sys
-import tempfile
-import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "sine-generator"))
+from common import seconds_per_epoch, seconds_per_sample, use_task
+
+use_task("sine-generator")
 import train  # noqa: E402
 from data import orbit_inputs  # noqa: E402
 from model import SineGenerator  # noqa: E402
 from attractors.orbit import OrbitSampler  # noqa: E402
-
-
-def time_run(epochs, extra):
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        train.main(["--epochs", str(epochs), "--folder", os.path.join(folder, "run"), *extra])
-        return time.perf_counter() - start
 
 
 def main():
@@ -40,31 +30,18 @@ def main():
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
-    per_epoch = (time_run(1 + args.epochs, extra) - time_run(1, extra)) / args.epochs
+    per_epoch = seconds_per_epoch(train, args.epochs, extra)
     print(f"sine-generator defaults ({args.rnn_type}, hidden 200, seq_len 400, "
           f"100 sequences): {per_epoch:.3f} s/epoch")
 
     torch.manual_seed(2)
     model = SineGenerator(args.rnn_type, 200).to(device).eval()
     sampler = OrbitSampler(model, orbit_inputs(device), 4, 1600, 1200, 100.0)
-    sampler.sample()  # warm-up
-    if args.cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(args.samples):
-        sampler.sample()
-    if args.cuda:
-        torch.cuda.synchronize()
-    per_sample = (time.perf_counter() - start) / args.samples
+    per_sample = seconds_per_sample(sampler, args.samples, args.cuda)
     print(f"orbit sample (10 inputs x 4 states, 1600 steps): {per_sample:.3f} s/sample")
     # The old code ran the 40 trajectories in chunks of the training batch size.
     sampler.max_batch = 10
-    start = time.perf_counter()
-    for _ in range(args.samples):
-        sampler.sample()
-    if args.cuda:
-        torch.cuda.synchronize()
-    chunked = (time.perf_counter() - start) / args.samples
+    chunked = seconds_per_sample(sampler, args.samples, args.cuda)
     print(f"  the same in chunks of 10 as the old code did: {chunked:.3f} s/sample "
           f"({chunked / per_sample:.1f}x slower)")
 
