@@ -1,0 +1,58 @@
+"""Figure e: a small LSTM language model on (the start of) WikiText-2: the
+orbit diagram of the mean logit under a constant word, over a few epochs.
+
+    python figures/fig_e_language_model.py --data ../shared/data/wikitext-2
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import load_script, output, parser, train  # noqa: E402
+
+FULL = ["--embed_size", "64", "--hidden_size", "64", "--batch_size", "20", "--seq_len", "35",
+        "--dropout", "0.2", "--epochs", "6", "--interval_orbit", "1", "--n_sequences_orbit", "3",
+        "--seq_len_orbit", "800", "--burnout_orbit", "400", "--lr", "0.003"]
+TINY = ["--embed_size", "8", "--hidden_size", "8", "--batch_size", "4", "--seq_len", "10",
+        "--epochs", "2", "--interval_orbit", "1", "--n_sequences_orbit", "2",
+        "--seq_len_orbit", "30", "--burnout_orbit", "10"]
+
+
+def small_corpus(source, target, lines):
+    """The first ``lines`` lines of each of train/valid/test.txt."""
+    os.makedirs(target, exist_ok=True)
+    for name, n in zip(("train.txt", "valid.txt", "test.txt"), lines):
+        with open(os.path.join(source, name), encoding="utf-8") as f:
+            head = [line for _, line in zip(range(n), f)]
+        path = os.path.join(target, name)
+        text = "".join(head)
+        if not os.path.isfile(path) or open(path, encoding="utf-8").read() != text:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+    return target
+
+
+def main(argv=None):
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--data", default=None,
+                   help="folder with WikiText-2's train.txt, valid.txt, test.txt")
+    p.add_argument("--lines", type=int, nargs=3, default=[3000, 400, 400],
+                   help="lines of train, valid, test used")
+    options = p.parse_args(argv)
+    if not options.data or not os.path.isfile(os.path.join(options.data, "train.txt")):
+        print("figure e skipped: give --data DIR, a folder with WikiText-2's train.txt, "
+              "valid.txt and test.txt (see word-language-model/download.py)")
+        return None
+    corpus = small_corpus(options.data, os.path.join(options.runs, "wikitext-small"),
+                          [min(n, 200) for n in options.lines] if options.tiny else options.lines)
+    folder = train("word-language-model", (TINY if options.tiny else FULL)
+                   + ["--data", corpus, "--verbose", "0"],
+                   os.path.join(options.runs, "language_model_lstm"))
+    plot = load_script("plot_orbit_diagram.py", "plot_orbit_diagram")
+    plot.main([os.path.join(folder, "orbit_per_epoch_diagram.pth"), "-t", "orbit1d",
+               "-o", output(options, "fig_e_language_model.png"), "--dpi", str(options.dpi),
+               "--alpha", "0.3", "--title", "e. LSTM language model: mean logit per epoch"])
+    return folder
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Figure g: the Lipschitz constant of the loss's derivative against the
+sequence length, for the chaotic LSTM, the LSTM and the stable LSTM of the
+sine task (figures a and b's runs), on one plot."""
+import os
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import load_script, output, parser, sine_run  # noqa: E402
+from attractors.plotting import save_figure  # noqa: E402
+
+SEQ_LENS = ["25", "50", "100", "200", "400", "800"]
+TINY = ["--seq_lens", "5", "10", "--n_points", "11"]
+
+
+def main(argv=None):
+    options = parser(__doc__.splitlines()[0]).parse_args(argv)
+    sizes = TINY if options.tiny else ["--seq_lens", *SEQ_LENS]
+    chaotic_dir = os.path.join(options.runs, "chaotic_smoothness")
+    chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")
+    chaotic.main(["--parts", "smoothness", "-o", chaotic_dir, "--seq_lens", *sizes[1:]]
+                 + (["--smooth_points", "11"] if options.tiny else []))
+    tables = {"chaotic LSTM": pd.read_csv(os.path.join(chaotic_dir, "chaotic_lstm_smoothness.csv"))}
+    analyse = load_script("analyse_smoothness.py", "analyse_smoothness")
+    for variant, label in (("lstm", "LSTM, sine task"), ("stable", "stable LSTM, sine task")):
+        folder = sine_run(variant, options)
+        analyse.main([folder, *sizes])
+        tables[label] = pd.read_csv(os.path.join(folder, "smoothness.csv"))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for (label, table), colour in zip(tables.items(), ("C3", "C0", "C2")):
+        ax.loglog(table["seq_len"], table["curvature_at_s0"].abs(), "o-", color=colour, label=label)
+        ax.loglog(table["seq_len"], table["lipschitz"], "x:", color=colour, alpha=0.6)
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("Lipschitz constant of the loss derivative")
+    ax.set_title("g. Loss smoothness: |second derivative| at s = 0 (o), from the grid (x)", fontsize="medium")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, output(options, "fig_g_smoothness.png"), options.dpi)
+    for label, table in tables.items():
+        print(label, dict(zip(table["seq_len"], table["curvature_at_s0"].round(4))))
+
+
+if __name__ == "__main__":
+    main()
