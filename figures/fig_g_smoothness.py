@@ -30,15 +30,23 @@ def main(argv=None):
         folder = sine_run(variant, options)
         analyse.main([folder, *sizes])
         tables[label] = pd.read_csv(os.path.join(folder, "smoothness.csv"))
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for (label, table), colour in zip(tables.items(), ("C3", "C0", "C2")):
-        ax.loglog(table["seq_len"], table["curvature_at_s0"].abs(), "o-", color=colour, label=label)
-        ax.loglog(table["seq_len"], table["lipschitz"], "x:", color=colour, alpha=0.6)
-    ax.set_xlabel("sequence length T")
-    ax.set_ylabel("Lipschitz constant of the loss derivative")
-    ax.set_title("g. Loss smoothness: |second derivative| at s = 0 (o), from the grid (x)", fontsize="medium")
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    colours = dict(zip(tables, ("C3", "C0", "C2")))
+    for ax, labels in zip(axes, (list(tables), list(tables)[1:])):
+        for label in labels:
+            table = tables[label]
+            ax.loglog(table["seq_len"], table["curvature_at_s0"].abs(), "o-",
+                      color=colours[label], label=label)
+            ax.loglog(table["seq_len"], table["lipschitz"], "x:", color=colours[label], alpha=0.6)
+        ax.set_xticks(table["seq_len"], [str(t) for t in table["seq_len"]])
+        ax.minorticks_off()
+        ax.set_xlabel("sequence length T")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0].set_ylabel("Lipschitz constant of the loss derivative")
+    axes[1].set_title("the two sine models, closer", fontsize="medium")
+    fig.suptitle("g. Loss smoothness: |second derivative| at s = 0 (o), grid estimate (x)",
+                 fontsize="medium")
     fig.tight_layout()
     save_figure(fig, output(options, "fig_g_smoothness.png"), options.dpi)
     for label, table in tables.items():
