@@ -64,6 +64,7 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             sys.exit(f"plot_orbit_diagram.py: error: cannot save {args.output}: {e}")
         print(f"Saved {args.output}")
+        plt.close(fig)
     elif plt.get_backend().lower() == "agg":
         # No screen to show it on: save beside the orbit file rather than fail.
         output = os.path.join(os.path.dirname(os.path.abspath(args.path)),

@@ -104,3 +104,5 @@ def save_figure(fig, output, dpi=150):
     os.makedirs(folder, exist_ok=True)
     fig.savefig(output, dpi=dpi)
     print(f"Saved {output}")
+    import matplotlib.pyplot as plt
+    plt.close(fig)  # scripts called in a loop (figures/, tests) would pile them up
