@@ -106,3 +106,21 @@ def save_figure(fig, output, dpi=150):
     print(f"Saved {output}")
     import matplotlib.pyplot as plt
     plt.close(fig)  # scripts called in a loop (figures/, tests) would pile them up
+
+
+def history_command(description, argv=None, prog="plot_history.py"):
+    """The shared command line of the tasks' plot_history.py scripts:
+    ``FOLDER [-o FILE]``. Returns ``(history, args)`` with ``args.output``
+    filled in; a folder without a history ends in a one-line error."""
+    import argparse
+    from .runs import RunFolderError, read_history
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("folder", help="training output folder")
+    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
+    args = parser.parse_args(argv)
+    try:
+        history = read_history(args.folder)
+    except RunFolderError as e:
+        sys.exit(f"{prog}: error: {e}")
+    args.output = args.output or os.path.join(args.folder, "history.png")
+    return history, args

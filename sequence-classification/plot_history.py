@@ -3,34 +3,25 @@ temporal-order run to a file.
 
     python plot_history.py RUN_FOLDER [-o RUN_FOLDER/history.png]
 """
-import argparse
-import os
 import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from attractors.plotting import save_figure  # noqa: E402
-from attractors.runs import RunFolderError, read_config, read_history  # noqa: E402
+from attractors.plotting import history_command, save_figure  # noqa: E402
+from attractors.runs import RunFolderError, read_config  # noqa: E402
 
 CURVES = (("train", "C0"), ("valid.", "C3"))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Plot accuracy and loss of a run.")
-    parser.add_argument("folder", help="training output folder")
-    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
-    args = parser.parse_args(argv)
-    try:
-        history = read_history(args.folder)
-        missing = [f"{part} {kind}" for part, _ in CURVES for kind in ("loss", "acc.")
-                   if f"{part} {kind}" not in history.columns]
-        if missing:
-            raise RunFolderError(f"{args.folder}/history.csv lacks the column(s) "
-                                 f"{', '.join(missing)}: is it a temporal-order run?")
-    except RunFolderError as e:
-        sys.exit(f"plot_history.py: error: {e}")
+    history, args = history_command("Plot accuracy and loss of a run.", argv)
+    missing = [f"{part} {kind}" for part, _ in CURVES for kind in ("loss", "acc.")
+               if f"{part} {kind}" not in history.columns]
+    if missing:
+        sys.exit(f"plot_history.py: error: {args.folder}/history.csv lacks the column(s) "
+                 f"{', '.join(missing)}: is it a temporal-order run?")
     fig, (acc_ax, loss_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
     for part, colour in CURVES:
         label = "training" if part == "train" else "validation"
@@ -47,7 +38,7 @@ def main(argv=None):
     for ax in (acc_ax, loss_ax):
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, args.output or os.path.join(args.folder, "history.png"))
+    save_figure(fig, args.output)
 
 
 def _chance_level(folder):

@@ -4,8 +4,6 @@
 
 Dotted vertical lines mark the epochs at which the learning rate was reduced.
 """
-import argparse
-import os
 import sys
 
 import matplotlib
@@ -13,24 +11,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from attractors.plotting import save_figure  # noqa: E402
-from attractors.runs import RunFolderError, read_history  # noqa: E402
+from attractors.plotting import history_command, save_figure  # noqa: E402
 
 COLUMNS = ("Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", help="training output folder")
-    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
-    args = parser.parse_args(argv)
-    try:
-        history = read_history(args.folder)
-    except RunFolderError as e:
-        sys.exit(f"plot_history.py: error: {e}")
+    history, args = history_command(__doc__.splitlines()[0], argv)
     missing = [c for c in COLUMNS if c not in history.columns]
     if missing:
-        sys.exit(f"plot_history.py: error: {args.folder}/history.csv lacks {', '.join(missing)}:"
+        sys.exit(f"plot_history.py: error: its history.csv lacks {', '.join(missing)}:"
                  " is it a word-language-model run?")
     epoch = history["Epoch"]
     lr = history["Learning Rate"]
@@ -50,7 +40,7 @@ def main(argv=None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, args.output or os.path.join(args.folder, "history.png"))
+    save_figure(fig, args.output)
 
 
 if __name__ == "__main__":
