@@ -49,6 +49,12 @@ def create_run_folder(system, config):
     elif os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"--folder {folder} exists and is not a folder")
     os.makedirs(folder, exist_ok=True)
+    if system.overwrite and not system.resume:
+        # Files of the replaced run that this one might not rewrite (an orbit
+        # file when it samples none) must not pass for its own.
+        for name in (CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, ORBIT_FILE):
+            if os.path.isfile(os.path.join(folder, name)):
+                os.remove(os.path.join(folder, name))
     write_json(config, os.path.join(folder, CONFIG_FILE))
     return folder
 

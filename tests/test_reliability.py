@@ -70,8 +70,10 @@ def test_bad_resume_or_folder_is_refused_and_changes_nothing(sine, tmp_path, arg
 
 def test_overwrite_allows_reusing_a_folder(sine, tmp_path):
     run = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
-    sine.train.main(TINY_SINE + ["--epochs", "2", "--folder", run, "--overwrite"])
+    no_orbit = TINY_SINE + ["--interval_orbit", "-1"]   # the last value wins
+    sine.train.main(no_orbit + ["--epochs", "2", "--folder", run, "--overwrite"])
     assert open(os.path.join(run, "history.csv")).read().count("\n") == 3
+    assert not os.path.exists(os.path.join(run, "orbit_per_epoch_diagram.pth"))  # not stale
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
