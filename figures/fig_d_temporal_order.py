@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import output, parser, train  # noqa: E402
+from common import output, parse, parser, train  # noqa: E402
 from attractors.plotting import load_orbit, plot_orbit, save_figure  # noqa: E402
 from attractors.runs import read_history  # noqa: E402
 
@@ -26,7 +26,7 @@ TINY = ["--seq_len", "12", "--seq_len_val", "12", "--n_sequences", "8", "--n_seq
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--logit", type=int, default=0, help="class logit drawn")
-    options = p.parse_args(argv)
+    options = parse(p, argv)
     folder = train("sequence-classification", TINY if options.tiny else FULL,
                    os.path.join(options.runs, "temporal_order_lstm"))
     trajectory, frequency = load_orbit(os.path.join(folder, "orbit_per_epoch_diagram.pth"))

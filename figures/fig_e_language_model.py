@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parser, train  # noqa: E402
+from common import load_script, output, parse, parser, train  # noqa: E402
 
 FULL = ["--embed_size", "64", "--hidden_size", "64", "--batch_size", "20", "--seq_len", "35",
         "--dropout", "0.2", "--epochs", "6", "--interval_orbit", "1", "--n_sequences_orbit", "3",
@@ -37,7 +37,7 @@ def main(argv=None):
                    help="folder with WikiText-2's train.txt, valid.txt, test.txt")
     p.add_argument("--lines", type=int, nargs=3, default=[3000, 400, 400],
                    help="lines of train, valid, test used")
-    options = p.parse_args(argv)
+    options = parse(p, argv)
     if not options.data or not os.path.isfile(os.path.join(options.data, "train.txt")):
         print("figure e skipped: give --data DIR, a folder with WikiText-2's train.txt, "
               "valid.txt and test.txt (see word-language-model/download.py)")

@@ -4,13 +4,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, parser  # noqa: E402
+from common import load_script, parse, parser  # noqa: E402
 
 TINY = ["--attractor_steps", "300", "--n_points", "60", "--grid", "12", "12", "--levels", "10"]
 
 
 def main(argv=None):
-    options = parser(__doc__.splitlines()[0]).parse_args(argv)
+    options = parse(parser(__doc__.splitlines()[0]), argv)
     chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")
     chaotic.main(["-o", options.out, "--dpi", str(options.dpi)] + (TINY if options.tiny else []))
 

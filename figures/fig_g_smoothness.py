@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parser, sine_run  # noqa: E402
+from common import load_script, output, parse, parser, sine_run  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
 
 SEQ_LENS = ["25", "50", "100", "200", "400", "800"]
@@ -18,7 +18,7 @@ TINY = ["--seq_lens", "5", "10", "--n_points", "11"]
 
 
 def main(argv=None):
-    options = parser(__doc__.splitlines()[0]).parse_args(argv)
+    options = parse(parser(__doc__.splitlines()[0]), argv)
     sizes = TINY if options.tiny else ["--seq_lens", *SEQ_LENS]
     chaotic_dir = os.path.join(options.runs, "chaotic_smoothness")
     chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")

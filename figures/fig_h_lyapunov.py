@@ -13,7 +13,7 @@ from torch.func import jvp  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parser  # noqa: E402
+from common import load_script, output, parse, parser  # noqa: E402
 from attractors.functional import lstm_step  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
 
@@ -49,7 +49,7 @@ def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--n_points", type=int, default=1500, help="values of s in [0.5, 2]")
     p.add_argument("--steps", type=int, default=2000, help="steps averaged for the exponent")
-    options = p.parse_args(argv)
+    options = parse(p, argv)
     n_points, steps = (40, 100) if options.tiny else (options.n_points, options.steps)
     chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")
     W = torch.tensor(chaotic.CHAOTIC_WEIGHT, dtype=torch.float64)

@@ -7,7 +7,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import parser  # noqa: E402
+from common import parse, parser  # noqa: E402
 import fig_d_temporal_order  # noqa: E402
 import fig_e_language_model  # noqa: E402
 import fig_f_chaotic_lstm  # noqa: E402
@@ -19,7 +19,7 @@ import sine_dynamics  # noqa: E402
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="WikiText-2 folder for figure e")
-    options = p.parse_args(argv)
+    options = parse(p, argv)
     common = ["--out", options.out, "--runs", options.runs, "--dpi", str(options.dpi)]
     common += ["--tiny"] if options.tiny else []
     jobs = [("a", lambda: sine_dynamics.main(common, "lstm")),

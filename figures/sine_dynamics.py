@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parser, sine_run  # noqa: E402
+from common import load_script, output, parse, parser, sine_run  # noqa: E402
 
 TITLES = {"lstm": "a. LSTM, sine task: a limit cycle is born",
           "stable": "b. Stable LSTM (--stabilize): it cannot oscillate",
@@ -19,7 +19,7 @@ def main(argv=None, variant=None):
     p = parser(__doc__.splitlines()[0])
     if variant is None:
         p.add_argument("--variant", choices=sorted(TITLES), default="lstm")
-    options = p.parse_args(argv)
+    options = parse(p, argv)
     variant = variant or options.variant
     folder = sine_run(variant, options)
     plot = load_script("plot_training_dynamics.py", "plot_training_dynamics")

@@ -35,3 +35,12 @@ def test_language_model_figure_is_skipped_without_data(tmp_path, capsys):
         sys.path.remove(str(ROOT / "figures"))
     assert "figure e skipped" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_a_figure_script_runs_as_a_command(tmp_path):
+    import subprocess
+    result = subprocess.run([sys.executable, str(ROOT / "figures" / "fig_b_sine_stable.py"),
+                             "--tiny", "--out", str(tmp_path), "--runs", str(tmp_path / "runs")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fig_b_sine_stable_lstm.png").stat().st_size > 2000
