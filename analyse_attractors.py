@@ -14,34 +14,13 @@ import pandas as pd
 import torch
 
 from attractors.dynamics import StateMap, classify_trajectories, find_fixed_points
-from attractors.orbit import ORBIT_FILE
 from attractors.orbit_analysis import bifurcation_epochs, summarise
-from attractors.plotting import OrbitFileError, load_orbit
-from attractors.runs import RunFolderError, load_checkpoint
-from attractors.smoothness import load_model, load_task_module
+from attractors.options import add_threads_option, set_threads
+from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file
+from attractors.tasks import load_run
 
-MODELS = {"sine-generator": ("sine-generator", "SineGenerator"),
-          "temporal-order": ("sequence-classification", "SequenceClassifier"),
-          "word-language-model": ("word-language-model", "WordLanguageModel")}
-
-
-def constant_inputs(name, model, config, word_ids):
-    """``(labels, inputs)``: the recurrent layer's constant input vectors."""
-    if name == "sine-generator":
-        data = load_task_module("sine-generator", "data")
-        inputs = data.orbit_inputs("cpu").double()
-        return [f"w={w:.4f}" for w in inputs[:, 0].tolist()], inputs
-    if name == "temporal-order":
-        n = config["n_symbols"] + config["n_distractors"]
-        labels = [f"symbol {k}" if k < config["n_symbols"] else f"distractor {k - config['n_symbols']}"
-                  for k in range(n)]
-        return labels, torch.eye(n, dtype=torch.float64)
-    with torch.no_grad():  # language model: the embedding of each word id
-        ids = torch.tensor(word_ids)
-        if ids.max() >= model.encoder.num_embeddings:
-            raise RunFolderError(f"word id {ids.max().item()} is past the vocabulary "
-                                 f"({model.encoder.num_embeddings} words)")
-        return [f"word id {i}" for i in word_ids], model.encoder(ids).double()
+# The task folders sit beside this script.
+TASKS_HERE = [os.path.dirname(os.path.abspath(__file__))]
 
 
 def build_parser():
@@ -65,6 +44,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial states")
     parser.add_argument("--trust_pickle", action="store_true",
                         help="load a model.pth of the original code (pickled objects)")
+    add_threads_option(parser)
     return parser
 
 
@@ -83,20 +63,15 @@ def main(argv=None):
     if min(args.n_starts, args.steps, args.lyapunov_steps) < 1 or not 1 < args.record <= args.steps:
         sys.exit("analyse_attractors.py: error: --n_starts, --steps, --lyapunov_steps must be "
                  "positive and 1 < --record <= --steps")
+    set_threads(args.threads)
     try:
-        checkpoint = load_checkpoint(args.folder, trust_pickle=args.trust_pickle)
-        name = checkpoint["experiment_name"]
-        if name not in MODELS:
-            raise RunFolderError(f"unknown experiment '{name}' in {args.folder}")
-        folder, class_name = MODELS[name]
-        model_class = getattr(load_task_module(folder, "model"), class_name)
-        model = load_model(model_class, checkpoint, "cpu", torch.float64)
-        labels, inputs = constant_inputs(name, model, checkpoint["config"], args.word_ids)
+        task, model, saved = load_run(args.folder, TASKS_HERE, trust_pickle=args.trust_pickle)
+        labels, inputs = task.constant_inputs(model, saved["config"], args)
     except RunFolderError as e:
         sys.exit(f"analyse_attractors.py: error: {e}")
     out = args.output_dir or args.folder
     os.makedirs(out, exist_ok=True)
-    std = args.std if args.std is not None else min(checkpoint["config"].get("std_orbit", 1.0), 10.0)
+    std = args.std if args.std is not None else min(saved["config"].get("std_orbit", 1.0), 10.0)
     generator = torch.Generator().manual_seed(args.seed)
     rows, point_rows = [], []
     for label, u in zip(labels, inputs):
@@ -120,15 +95,15 @@ def main(argv=None):
     summary.to_csv(os.path.join(out, "attractors.csv"), index=False)
     pd.DataFrame(point_rows).to_csv(os.path.join(out, "fixed_points.csv"), index=False)
     print(summary.to_string(index=False))
-    result = {"run": os.path.abspath(args.folder), "epoch": checkpoint["epoch"],
+    result = {"run": os.path.abspath(args.folder), "epoch": saved["epoch"],
               "per_input": rows, "fixed_points": point_rows}
     orbit_path = os.path.join(args.folder, ORBIT_FILE)
     if os.path.isfile(orbit_path):
         try:
-            trajectory, frequency = load_orbit(orbit_path)
-        except OrbitFileError as e:
+            trajectory, interval = load_orbit_file(orbit_path)
+        except RunFolderError as e:
             sys.exit(f"analyse_attractors.py: error: {e}")
-        changes = bifurcation_epochs(summarise(trajectory, frequency))
+        changes = bifurcation_epochs(summarise(trajectory, interval))
         changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
         result["bifurcations"] = changes.to_dict(orient="records")
         print(f"\n{len(changes)} candidate bifurcation(s) in the orbit file "

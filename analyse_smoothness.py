@@ -12,14 +12,16 @@ import sys
 
 import torch
 
-from attractors.options import OneLineParser, UsageError
-from attractors.runs import RunFolderError, load_checkpoint
-from attractors.smoothness import (DEFAULT_SEQ_LENS, TASKS, analyse, direction_towards,
-                                   format_results, line_grid, load_run, parameters_of,
-                                   plot_results,
-                                   random_direction, write_results)
+from attractors.options import OneLineParser, UsageError, add_threads_option, set_threads
+from attractors.run_files import RunFolderError, load_model_file
+from attractors.smoothness import (DEFAULT_SEQ_LENS, analyse, direction_towards, format_results,
+                                   line_grid, parameters_of, plot_results, random_direction,
+                                   write_results)
+from attractors.tasks import load_run, task_folders
 
 PROG = "analyse_smoothness.py"
+# The task folders sit beside this script.
+TASKS_HERE = [os.path.dirname(os.path.abspath(__file__))]
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -39,7 +41,9 @@ def build_parser():
                     "for several sequence lengths; plot the curves and, against the length, "
                     "an estimate of the Lipschitz constant of the derivative along the line "
                     "(the largest change of the finite-difference slope per unit s). Writes "
-                    "a figure and two CSV files. Tasks: " + ", ".join(sorted(TASKS)) + ".",
+                    "a figure and two CSV files. Tasks: the folders beside this script "
+                    "with a task.py (" + ", ".join(os.path.basename(f) for f in
+                                                   task_folders(TASKS_HERE)) + ").",
         formatter_class=HelpFormatter)
     parser.add_argument("folder", metavar="FOLDER", help="training output folder (with model.pth)")
     parser.add_argument("--towards", metavar="OTHER_FOLDER", default=None,
@@ -68,11 +72,13 @@ def build_parser():
                         help="figure to write (default FOLDER/smoothness.png); the numbers go "
                              "to FILE.csv and FILE_curves.csv beside it")
     parser.add_argument("--cuda", action="store_true", help="evaluate on the GPU cuda:0")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for PyTorch (0: its default)")
+    add_threads_option(parser)
     parser.add_argument("--title", default=None, help="title above the figure")
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="language-model runs: the corpus folder the run was trained on")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="load a model.pth of the original code, which holds pickled "
+                             "objects (only for files you trust)")
     return parser
 
 
@@ -83,21 +89,19 @@ def check(args):
         raise UsageError("sequence lengths must be at least 1")
     if args.chunk_size < 1:
         raise UsageError("--chunk_size must be at least 1")
-    if args.threads < 0:
-        raise UsageError("--threads must be >= 0")
     if args.s_range is not None and not args.s_range[0] < args.s_range[1]:
         raise UsageError("--s_range MIN MAX needs MIN < MAX")
     if args.cuda and not torch.cuda.is_available():
         raise UsageError("--cuda was given but no CUDA GPU is available")
 
 
-def other_parameters(task, checkpoint, folder, name):
-    """The other run's weights, read into a copy of ``task.model``."""
-    if checkpoint["experiment_name"] != name:
-        raise RunFolderError(f"{folder} is a {checkpoint['experiment_name']} run, not {name}")
-    model = copy.deepcopy(task.model)
+def other_parameters(model, saved, folder, name):
+    """The other run's weights, read into a copy of ``model``."""
+    if saved["experiment_name"] != name:
+        raise RunFolderError(f"{folder} is a {saved['experiment_name']} run, not {name}")
+    model = copy.deepcopy(model)
     try:
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(saved["model"])
     except RuntimeError as e:
         raise RunFolderError(f"the model of {folder} does not fit the one of this run: "
                              f"{str(e).strip().splitlines()[0]}") from None
@@ -105,27 +109,28 @@ def other_parameters(task, checkpoint, folder, name):
 
 
 def prepare(args):
-    """Everything that can fail on bad input: ``(task, checkpoint, theta, d, s)``."""
+    """Everything that can fail on bad input: ``(loss, saved, theta, d, s)``."""
     check(args)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = torch.device("cuda:0" if args.cuda else "cpu")
-    task, checkpoint = load_run(args.folder, device, DTYPES[args.dtype], data=args.data)
-    theta = parameters_of(task.model)
+    task, model, saved = load_run(args.folder, TASKS_HERE, device, DTYPES[args.dtype],
+                                  trust_pickle=args.trust_pickle)
+    loss = task.smoothness_loss(model, saved["config"], args)
+    theta = parameters_of(model)
     if args.towards:
-        other = load_checkpoint(args.towards, map_location=device)
+        other = load_model_file(args.towards, map_location=device, trust_pickle=args.trust_pickle)
         direction = direction_towards(theta, other_parameters(
-            task, other, args.towards, checkpoint["experiment_name"]))
+            model, other, args.towards, saved["experiment_name"]))
     else:
         direction = random_direction(theta, args.seed)
     s_range = args.s_range or ((-0.25, 1.25) if args.towards else (-0.1, 0.1))
-    return task, checkpoint, theta, direction, line_grid(*s_range, args.n_points)
+    return loss, saved, theta, direction, line_grid(*s_range, args.n_points)
 
 
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
-        task, checkpoint, theta, direction, s = prepare(args)
+        task, saved, theta, direction, s = prepare(args)
         output = args.output or os.path.join(args.folder, "smoothness.png")
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     except (UsageError, RunFolderError) as e:
@@ -144,8 +149,8 @@ def main(argv=None):
                            extra={"direction": direction_name, "n_points": len(s),
                                   "s_min": s[0], "s_max": s[-1],
                                   "mode": "batched" if task.batched and not args.loop else "loop"})
-    config = checkpoint["config"]
-    title = args.title or (f"{checkpoint['experiment_name']}, {config.get('rnn_type', '')}"
+    config = saved["config"]
+    title = args.title or (f"{saved['experiment_name']}, {config.get('rnn_type', '')}"
                            f"{' (stable)' if config.get('stabilize') else ''}, "
                            f"direction {direction_name}")
     plot_results(results, output, title=title)

@@ -1,8 +1,8 @@
-"""The chaotic 2-unit LSTM (SPEC section 11): its strange attractor, a
+"""The chaotic 2-unit LSTM of the paper: its strange attractor, a
 bifurcation diagram and the loss along the line s * W, and the loss on a
 2-D slice s1 * W + s2 * R, each saved to a PNG.
 
-    python chaotic_lstm.py                        # the paper's sizes, figures in img/
+    python chaotic_lstm.py                        # the paper's sizes, into ./output-<date>
     python chaotic_lstm.py --n_points 500 --grid 40 40 -o runs/chaos
     python chaotic_lstm.py --parts smoothness -o runs/chaos   # loss smoothness vs length
 
@@ -16,21 +16,16 @@ import sys
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm import tqdm
 
-from attractors import functional, smoothness
-from attractors.options import OneLineParser, UsageError
+from attractors import smoothness
+from attractors.chaos import (HIDDEN, INITIAL_VALUE, ChaoticFit, chaotic_lstm, line, loss_slice,
+                              random_weights)
+from attractors.options import (OneLineParser, UsageError, add_threads_option, default_folder,
+                                set_threads)
+from attractors.smoothness import grid
 
 PROG = "chaotic_lstm.py"
 
-# Recurrent weight, rows in PyTorch's gate order (i, i, f, f, g, g, o, o).
-CHAOTIC_WEIGHT = [[-1.0, -4.0], [-3.0, -2.0],
-                  [-2.0, 6.0], [0.0, -6.0],
-                  [-1.0, -6.0], [6.0, -9.0],
-                  [4.0, 1.0], [-9.0, -7.0]]
-HIDDEN = 2
-INITIAL_VALUE = 0.5  # h = c = 0.5 for both units
 PARTS = ("attractor", "line", "slice", "smoothness")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FIGURES = {"attractor": "chaotic_lstm_attractor.png",
@@ -38,140 +33,6 @@ FIGURES = {"attractor": "chaotic_lstm_attractor.png",
            "loss_line": "chaotic_lstm_loss_line.png",
            "loss_slice": "chaotic_lstm_loss_slice.png",
            "smoothness": "chaotic_lstm_smoothness.png"}
-
-
-def chaotic_params(dtype=torch.float32):
-    """The step parameters of the chaotic LSTM (one input, no biases)."""
-    return {"weight_ih_l0": torch.zeros(4 * HIDDEN, 1, dtype=dtype),
-            "weight_hh_l0": torch.tensor(CHAOTIC_WEIGHT, dtype=dtype)}
-
-
-def chaotic_lstm(dtype=torch.float32):
-    """The chaotic system as an ``nn.LSTM`` module."""
-    lstm = nn.LSTM(1, HIDDEN, bias=False).to(dtype)
-    with torch.no_grad():
-        for name, value in chaotic_params(dtype).items():
-            getattr(lstm, name).copy_(value)
-    return lstm
-
-
-def random_weights(seed, dtype=torch.float32):
-    """R: weights of the same shapes, uniform in [0, 1) as in the original
-    study, from a generator of their own (the old script drew them unseeded)."""
-    generator = torch.Generator().manual_seed(seed)
-    return {name: torch.rand(p.shape, generator=generator, dtype=torch.float64).to(dtype)
-            for name, p in chaotic_params().items()}
-
-
-def grid(lo, hi, n, required=()):
-    """``n`` evenly spaced values from ``lo`` to ``hi`` that include every
-    value of ``required`` inside the range: the nearest interior point is
-    moved onto it, so the grid keeps ``n`` points (or, when that point is an
-    end or another required value, the value is added)."""
-    values = np.linspace(lo, hi, n)
-    for r in required:
-        if not lo <= r <= hi or np.any(values == r):
-            continue
-        k = int(np.argmin(np.abs(values - r)))
-        if 0 < k < len(values) - 1 and values[k] not in required:
-            values[k] = r  # the nearest point lies between its neighbours: still sorted
-        else:
-            values = np.sort(np.append(values, r))
-    return values
-
-
-def simulate(params, steps, dtype=torch.float32, burnout=0, progress=None):
-    """Outputs h of one parameter set or of a stack from h = c = 0.5 with
-    zero input: ``(steps - burnout, *stack, 2)``."""
-    stack = params["weight_hh_l0"].shape[:-2]
-    state = functional.initial_state("LSTM", 1, HIDDEN, (*stack, 1), INITIAL_VALUE, dtype)
-    x = torch.zeros(1, 1, dtype=dtype)
-    outputs, _ = functional.run("LSTM", params, (x, steps), state, burnout, progress)
-    return outputs.squeeze(-2)
-
-
-@torch.no_grad()
-def grid_losses(params, steps, burnout, reference, chunk_size, dtype, keep_first=False,
-                desc="grid"):
-    """MSE of every model of the stack ``params`` (P sets) to the output of
-    model ``reference`` over the kept steps; optionally also every model's
-    first output ``(steps - burnout, P)`` for a bifurcation diagram.
-
-    The reference trajectory is taken from the batch itself, computing its
-    chunk first: in a chaotic system the smallest rounding difference grows
-    to the size of the attractor within a few hundred steps, so a reference
-    computed any other way would not give a zero loss at the reference.
-    """
-    n_models = params["weight_hh_l0"].shape[0]
-    starts = list(range(0, n_models, chunk_size))
-    first = (reference // chunk_size) * chunk_size
-    starts.remove(first)
-    losses = torch.empty(n_models, dtype=torch.float64)
-    first_output = np.empty((steps - burnout, n_models)) if keep_first else None
-    target = None
-    with tqdm(total=(len(starts) + 1) * steps, desc=desc, unit="step", dynamic_ncols=True,
-              mininterval=0.5) as progress:
-        for start in [first] + starts:
-            part = {k: v[start:start + chunk_size] for k, v in params.items()}
-            out = simulate(part, steps, dtype, burnout, progress)  # (T, p, 2)
-            if target is None:
-                target = out[:, reference - start].clone()
-            error = ((out - target[:, None]) ** 2).mean(dim=(0, 2))
-            losses[start:start + out.shape[1]] = error.double()
-            if keep_first:
-                first_output[:, start:start + out.shape[1]] = out[:, :, 0].double().numpy()
-    return losses.numpy(), first_output
-
-
-def line(s, steps, burnout, chunk_size, dtype=torch.float32):
-    """Loss and first output along ``s * W`` (``s`` must contain 1)."""
-    base = chaotic_params(dtype)
-    s_t = torch.as_tensor(s, dtype=dtype)
-    params = {k: s_t.reshape(-1, 1, 1) * v for k, v in base.items()}
-    reference = int(np.flatnonzero(np.asarray(s) == 1.0)[0])
-    return grid_losses(params, steps, burnout, reference, chunk_size, dtype, keep_first=True,
-                       desc="line s*W")
-
-
-def loss_slice(s1, s2, R, steps, burnout, chunk_size, dtype=torch.float32):
-    """Loss on the grid ``s1[i] * W + s2[j] * R`` as an array ``[i, j]``
-    (``s1`` must contain 1 and ``s2`` contain 0: the reference)."""
-    base = chaotic_params(dtype)
-    a, b = np.meshgrid(s1, s2, indexing="ij")  # point k = (i, j) with k = i * len(s2) + j
-    a_t = torch.as_tensor(a.ravel(), dtype=dtype).reshape(-1, 1, 1)
-    b_t = torch.as_tensor(b.ravel(), dtype=dtype).reshape(-1, 1, 1)
-    params = {k: a_t * base[k] + b_t * R[k] for k in base}
-    i1 = int(np.flatnonzero(np.asarray(s1) == 1.0)[0])
-    j0 = int(np.flatnonzero(np.asarray(s2) == 0.0)[0])
-    losses, _ = grid_losses(params, steps, burnout, i1 * len(s2) + j0, chunk_size, dtype,
-                            desc="slice s1*W+s2*R")
-    return losses.reshape(len(s1), len(s2))
-
-
-class ChaoticFit(smoothness.TaskLoss):
-    """Fitting the chaotic LSTM's own output: the MSE over the first
-    ``seq_len`` steps between the model at ``theta`` (the chaotic weights)
-    and a perturbed model, both from h = c = 0.5 with zero input."""
-    batched = True
-
-    def __init__(self, dtype=torch.float64):
-        super().__init__(chaotic_lstm(dtype).eval())
-        self.dtype = dtype
-        self._targets = {}
-
-    def target(self, seq_len):
-        if seq_len not in self._targets:
-            self._targets[seq_len] = simulate(chaotic_params(self.dtype), seq_len, self.dtype)
-        return self._targets[seq_len]
-
-    def loss(self, seq_len):
-        h0 = torch.full((1, 1, HIDDEN), INITIAL_VALUE, dtype=self.dtype)
-        out, _ = self.model(torch.zeros(seq_len, 1, 1, dtype=self.dtype), (h0, h0.clone()))
-        return float(((out[:, 0] - self.target(seq_len)) ** 2).mean())
-
-    def batched_loss(self, tensors, seq_len):
-        out = simulate(tensors, seq_len, self.dtype)               # (T, P, 2)
-        return ((out - self.target(seq_len)[:, None]) ** 2).mean(dim=(0, 2))
 
 
 # --------------------------------------------------------------------- figures
@@ -275,7 +136,8 @@ def build_parser():
                     "sequence lengths and its derivative's Lipschitz constant. "
                     "Figures are written to OUTPUT_DIR as chaotic_lstm_*.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("-o", "--output_dir", default="img", help="folder for the figures")
+    parser.add_argument("-o", "--output_dir", default=None,
+                        help="folder for the figures (default: a new ./output-<date>_<time>)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:3]),
                         help="what to compute")
     parser.add_argument("--seed", type=int, default=0,
@@ -287,9 +149,7 @@ def build_parser():
     parser.add_argument("--chunk_size", type=int, default=25000,
                         help="models simulated together in one batch")
     parser.add_argument("--dpi", type=int, default=150, help="resolution of the PNGs")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for PyTorch (0: its default; 1 is often faster "
-                             "for these small operations on a busy machine)")
+    add_threads_option(parser)
     g = parser.add_argument_group("attractor")
     g.add_argument("--attractor_steps", type=int, default=5000, help="steps simulated")
     g.add_argument("--burnout_attractor", type=int, default=100, help="first steps dropped")
@@ -323,8 +183,6 @@ def build_parser():
 
 def check(args):
     """Refuse impossible sizes before any work (raises UsageError)."""
-    if args.threads < 0:
-        raise UsageError("--threads must be >= 0")
     positive = ["chunk_size", "attractor_steps", "steps", "n_points", "levels", "smooth_points"]
     for name in positive:
         if getattr(args, name) < 1:
@@ -349,6 +207,8 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         check(args)
+        set_threads(args.threads)
+        args.output_dir = args.output_dir or default_folder()
         os.makedirs(args.output_dir, exist_ok=True)
     except OSError as e:
         sys.exit(f"{PROG}: error: cannot create {args.output_dir}: {e.strerror}")
@@ -357,8 +217,6 @@ def main(argv=None):
         raise SystemExit(2) from None
     import matplotlib
     matplotlib.use("Agg")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
     results = {}
     for part in PARTS:

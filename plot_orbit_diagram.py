@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from attractors.plotting import (ORBIT_TYPES, OrbitFileError, load_orbit, plot_orbit,
-                                 use_headless_backend_if_needed)
+from attractors.plotting import ORBIT_TYPES, plot_orbit, use_headless_backend_if_needed
+from attractors.run_files import RunFolderError, load_orbit_file
 
 
 def build_parser():
@@ -28,8 +28,9 @@ def build_parser():
     parser.add_argument("-ie", "--initial_epoch", metavar="K", type=int, default=0,
                         help="first sample drawn (index into the samples)")
     parser.add_argument("-fe", "--final_epoch", metavar="K", type=int, default=-1,
-                        help="last sample drawn, included (-1: the last one); the sample "
-                             "shown by -t transient")
+                        help="samples drawn end before this index, as in the original "
+                             "plotter (past the end: the end; negative: through the last "
+                             "sample); -t transient shows the last sample drawn")
     parser.add_argument("-b", "--burnout", metavar="B", type=int, default=0,
                         help="further time steps to drop from each trajectory")
     parser.add_argument("-o", "--output", metavar="FILE", default=None,
@@ -47,15 +48,15 @@ def main(argv=None):
     use_headless_backend_if_needed(args.output)
     import matplotlib.pyplot as plt
     try:
-        trajectory, frequency = load_orbit(args.path)
+        trajectory, interval = load_orbit_file(args.path)
         fig = plt.figure(figsize=(6, 6))
         ax = fig.add_subplot(111, projection="3d" if args.type == "orbit2d" else None)
-        plot_orbit(ax, trajectory, frequency, args.type, n=args.sequence_num,
+        plot_orbit(ax, trajectory, interval, args.type, n=args.sequence_num,
                    i=args.input_num, j=args.t_output_num, initial=args.initial_epoch,
                    final=args.final_epoch, burnout=args.burnout, alpha=args.alpha)
         if args.title:
             ax.set_title(args.title)
-    except (OrbitFileError, IndexError) as e:
+    except (RunFolderError, IndexError) as e:
         sys.exit(f"plot_orbit_diagram.py: error: {e}")
     fig.tight_layout()
     if args.output:

@@ -9,12 +9,9 @@ import sys
 
 import matplotlib
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from attractors.orbit import ORBIT_FILE  # noqa: E402
-from attractors.orbit_analysis import bifurcation_epochs, summarise  # noqa: E402
-from attractors.plotting import OrbitFileError, load_orbit, plot_orbit, save_figure  # noqa: E402
-from attractors.runs import RunFolderError, read_history  # noqa: E402
+from attractors.plotting import save_figure, training_dynamics  # noqa: E402
+from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file, read_history  # noqa: E402
 
 
 def build_parser():
@@ -35,41 +32,20 @@ def build_parser():
     return parser
 
 
-def loss_columns(history):
-    return [c for c in history.columns if "loss" in c.lower()]
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         history = read_history(args.folder)
-        trajectory, frequency = load_orbit(os.path.join(args.folder, ORBIT_FILE))
-    except (RunFolderError, OrbitFileError) as e:
+        trajectory, interval = load_orbit_file(os.path.join(args.folder, ORBIT_FILE))
+        fig, epochs = training_dynamics(history, trajectory, interval, n=args.sequence_num,
+                                        i=args.input_num, j=args.t_output_num,
+                                        burnout=args.burnout, alpha=args.alpha, rtol=args.rtol,
+                                        marks=not args.no_marks, title=args.title)
+    except (RunFolderError, IndexError) as e:
         sys.exit(f"plot_training_dynamics.py: error: {e}")
-    epoch_column = history.columns[0]  # 'epoch' or 'Epoch'
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6),
-                                      gridspec_kw={"height_ratios": [1, 2]})
-    for column in loss_columns(history):
-        top.semilogy(history[epoch_column] + 1, history[column], label=column)
-    top.set_ylabel("loss")
-    top.legend(loc="upper right", fontsize="small")
-    try:
-        plot_orbit(bottom, trajectory, frequency, "orbit1d", n=args.sequence_num,
-                   i=args.input_num, j=args.t_output_num, burnout=args.burnout, alpha=args.alpha)
-    except IndexError as e:
-        sys.exit(f"plot_training_dynamics.py: error: {e}")
-    bottom.set_xlabel("epochs trained")
     if not args.no_marks:
-        changes = bifurcation_epochs(summarise(trajectory, frequency, rtol=args.rtol))
-        epochs = changes.loc[changes["input"] == args.input_num % trajectory.shape[2], "epoch"]
-        for ax in (top, bottom):
-            for epoch in epochs:
-                ax.axvline(epoch, color="k", lw=0.6, ls="--", alpha=0.5)
         print(f"{len(epochs)} candidate bifurcation(s) for input {args.input_num}: "
               + ", ".join(map(str, epochs)))
-    if args.title:
-        top.set_title(args.title)
-    fig.tight_layout()
     save_figure(fig, args.output or os.path.join(args.folder, "training_dynamics.png"), args.dpi)
 
 

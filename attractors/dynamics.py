@@ -11,6 +11,7 @@ import torch
 from torch.func import jacrev, jvp, vmap
 
 from .functional import ORTHOGONAL_TYPES, params_of, rnn_type_of, step_function
+from .orbit_analysis import periods
 
 
 class StateMap:
@@ -105,21 +106,26 @@ def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6):
     return points
 
 
-def lyapunov_exponents(fmap, x0, steps=1000, burn_in=200, k=1, generator=None):
+def lyapunov_exponents(f, x0, steps=1000, burnout=200, k=1, generator=None):
     """The ``k`` largest Lyapunov exponents (per step, natural log) of the
-    trajectories from each row of ``x0``: ``(batch, k)``.
+    trajectories of the map ``f`` from each row of ``x0``: ``(batch, k)``.
 
-    Tangent vectors are carried with Jacobian-vector products and
-    re-orthonormalised (QR; plain renormalisation when k = 1) every step."""
-    x = fmap.iterate(x0.to(fmap.dtype), burn_in)
-    batch = x.shape[0]
-    basis = torch.randn(batch, fmap.dim, k, dtype=fmap.dtype, generator=generator)
+    ``f`` maps flat states ``(batch, D)`` to ``(batch, D)`` (a
+    :class:`StateMap`, or any differentiable function). Tangent vectors are
+    carried with Jacobian-vector products and re-orthonormalised (QR; plain
+    renormalisation when k = 1) every step, after ``burnout`` steps."""
+    x = x0
+    with torch.no_grad():
+        for _ in range(burnout):
+            x = f(x)
+    batch, dim = x.shape
+    basis = torch.randn(batch, dim, k, dtype=x.dtype, generator=generator).to(x.device)
     basis, _ = torch.linalg.qr(basis)
-    sums = torch.zeros(batch, k, dtype=fmap.dtype)
+    sums = torch.zeros(batch, k, dtype=x.dtype, device=x.device)
     for _ in range(steps):
         pushed = []
         for j in range(k):  # J v for each tangent vector, all trajectories at once
-            x_next, tangent = jvp(fmap, (x,), (basis[..., j],))
+            x_next, tangent = jvp(f, (x,), (basis[..., j],))
             pushed.append(tangent)
         x = x_next.detach()
         basis, r = torch.linalg.qr(torch.stack(pushed, dim=-1))
@@ -143,15 +149,10 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
             states.append(x)
     states = torch.stack(states)                     # (record, batch, D)
     scale = (states.amax(dim=(0, 1)) - states.amin(dim=(0, 1))).max().item()
-    tol = rtol * max(scale, 1.0)
-    max_period = min(max_period or record // 3, record - 1)
-    periods = torch.zeros(states.shape[1], dtype=torch.long)
-    for p in range(1, max_period + 1):
-        repeats = ((states[p:] - states[:-p]).abs() <= tol).all(dim=0).all(dim=-1)
-        periods[(periods == 0) & repeats] = p
-    exponents = lyapunov_exponents(fmap, x, steps=lyapunov_steps, burn_in=0)[:, 0]
+    found = periods(states.cpu().numpy(), rtol * max(scale, 1.0), max_period)
+    exponents = lyapunov_exponents(fmap, x, steps=lyapunov_steps, burnout=0)[:, 0]
     results = []
-    for period, lam in zip(periods.tolist(), exponents.tolist()):
+    for period, lam in zip(found.tolist(), exponents.tolist()):
         if period == 1:
             kind = "fixed point"
         elif period > 1:

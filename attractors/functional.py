@@ -27,7 +27,7 @@ from torch import nn
 
 from expRNN import ORTHOGONAL_TYPES, OrthogonalRNN, modrelu
 
-TORCH_TYPES = ("LSTM", "GRU", "RNN")
+from .rnn import TORCH_TYPES, initial_state  # noqa: F401 (part of this module's interface)
 # The orthogonal cells' modules name their weights differently; the step uses
 # the matrices it multiplies with, so B is computed from A (see step_params).
 ORTHOGONAL_NAMES = {"recurrent_matrix": "parametrizations.recurrent_kernel.original",
@@ -187,17 +187,6 @@ def output_of(rnn_type, state):
     if rnn_type in ORTHOGONAL_TYPES:
         return state
     return state[-1]
-
-
-def initial_state(rnn_type, num_layers, hidden_size, batch_shape, fill=0.0,
-                  dtype=None, device=None):
-    """A constant state with batch dims ``batch_shape`` (for a stack: (P, B))."""
-    def make(*shape):
-        return torch.full(shape, fill, dtype=dtype, device=device)
-    if rnn_type in ORTHOGONAL_TYPES:
-        return make(*batch_shape, hidden_size)
-    shape = (num_layers, *batch_shape, hidden_size)
-    return (make(*shape), make(*shape)) if rnn_type == "LSTM" else make(*shape)
 
 
 def run(rnn_type, params, inputs, state, burnout=0, progress=None):

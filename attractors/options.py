@@ -1,4 +1,4 @@
-"""Command-line options shared by every train.py (SPEC section 3).
+"""Command-line options shared by every train.py.
 
 Options come in two groups. *Config* options describe the experiment and are
 saved with the run; *system* options (``--cuda``, ``--folder`` and task
@@ -49,7 +49,35 @@ def add_system_options(parser):
                        help="allow --folder to name a folder that already holds a run")
     group.add_argument("--checkpoint_interval", type=int, default=1, metavar="N",
                        help="write checkpoint.pth (for --resume) every N epochs")
+    add_threads_option(group)
     return group
+
+
+def add_threads_option(group):
+    group.add_argument("--threads", type=int, default=0, metavar="N",
+                       help="CPU threads for PyTorch (0: its default, one per core); use 1 "
+                            "for small models and when several runs share the machine")
+
+
+def set_threads(threads):
+    """Apply ``--threads`` (0 leaves PyTorch's default)."""
+    if threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def add_optimiser_options(group, lr=0.001, clip_value=0.25):
+    group.add_argument("--lr", type=float, default=lr, help="learning rate")
+    group.add_argument("--clip_value", type=float, default=clip_value,
+                       help="maximum norm of the gradient")
+
+
+def add_run_options(group, seed=2):
+    group.add_argument("--seed", type=int, default=seed, help="random seed")
+    group.add_argument("--on_nan", choices=("stop", "skip"), default="stop",
+                       help="on a non-finite loss: stop the run, or skip that batch's "
+                            "update and count it in the history")
 
 
 def build_parser(add_config_options, description, prog=None, add_extra_system=None):
@@ -95,7 +123,12 @@ def _check_scalar(action, v, source):
 def _check_value(action, value, source):
     if action.nargs in ("+", "*"):
         if not isinstance(value, list):
-            raise UsageError(f"{source}: '{action.dest}' must be a list, got {json.dumps(value)}")
+            # The original code saved some list options as one number
+            # (position_symbols_len: 10); it stands for a list of one.
+            if isinstance(value, (dict, str, bool)) or value is None:
+                raise UsageError(f"{source}: '{action.dest}' must be a list, "
+                                 f"got {json.dumps(value)}")
+            value = [value]
         return [_check_scalar(action, v, source) for v in value]
     return _check_scalar(action, value, source)
 
@@ -145,6 +178,7 @@ def parse_options(parser, config_dests, argv=None):
         args.folder = args.resume
     if args.checkpoint_interval < 1:
         raise UsageError("--checkpoint_interval must be at least 1")
+    set_threads(args.threads)
     config = {k: getattr(args, k) for k in config_dests}
     system = argparse.Namespace(**{k: v for k, v in vars(args).items()
                                    if k not in config_dests and k != "config"})
@@ -160,7 +194,7 @@ def select_device(use_cuda):
 
 
 def check_orbit_options(config):
-    """Shared sanity checks of the orbit options (SPEC section 5)."""
+    """Shared sanity checks of the orbit options."""
     if config["interval_orbit"] < 1:
         return
     if config["seq_len_orbit"] < 1:

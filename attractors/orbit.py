@@ -1,14 +1,13 @@
-"""Orbit sampling (SPEC section 5): run the model from fixed random initial
-states on constant inputs, every few epochs, and keep what it settles to.
+"""Orbit sampling: run the model from fixed random initial states on
+constant inputs, every few epochs, and keep what it settles to.
 
-The file holds ``{"frequency": N, "trajectory": T}`` with ``T`` of shape
+The orbit file holds ``{"frequency": N, "trajectory": T}`` (N: epochs
+between samples) with ``T`` of shape
 ``(seq_len - burnout, n_seq, n_i, n_o, n_samples)``.
 """
 import torch
 
-from .files import save_torch
-
-ORBIT_FILE = "orbit_per_epoch_diagram.pth"
+from .run_files import save_orbit_file
 
 
 def add_orbit_options(group, interval_save, n_sequences, seq_len, burnout, std=100.0):
@@ -114,5 +113,6 @@ class OrbitSampler:
         samples = state["samples"]
         self.samples = [] if samples is None else list(samples.unbind(-1))
 
-    def save(self, path, frequency):
-        save_torch({"frequency": int(frequency), "trajectory": self.trajectory()}, path)
+    def save(self, path, interval):
+        """Write the orbit file; ``interval``: epochs between two samples."""
+        save_orbit_file(path, self.trajectory(), interval)

@@ -18,26 +18,34 @@ def tolerance(trajectory, rtol=1e-3, atol=1e-6):
     return rtol * spread + atol
 
 
-def classify(trajectory, rtol=1e-3, atol=1e-6, max_period=None):
-    """Period of every trajectory: an int array ``(n_seq, n_inputs, n_samples)``,
-    1 for a fixed point, k for a period-k orbit (the smallest k with
-    ``x[t + k] == x[t]`` within the tolerance over all recorded steps), 0 for
-    aperiodic or not yet settled. A discretely sampled limit cycle whose
-    period is not a whole number of steps is quasi-periodic, hence aperiodic
-    here; the Lyapunov exponent tells it from chaos."""
-    steps, n_seq, n_in, n_out, n_samples = trajectory.shape
-    max_period = min(max_period or max(1, steps // 3), steps - 1)  # repeats at least twice
-    tol = tolerance(trajectory, rtol, atol)
-    periods = np.zeros((n_seq, n_in, n_samples), dtype=int)
-    finite = np.isfinite(trajectory).all(axis=(0, 3))
+def periods(states, tol, max_period=None):
+    """The period of every trajectory of ``states`` ``(T, *batch, D)``: an
+    int array ``*batch``, 1 for a fixed point, k for a period-k orbit (the
+    smallest k with ``x[t + k] == x[t]`` within ``tol``, a number or one
+    per coordinate, over all T steps), 0 for aperiodic, not yet settled or
+    not finite. ``max_period`` defaults to T // 3, so a period repeats at
+    least twice. A discretely sampled limit cycle whose period is not a
+    whole number of steps is quasi-periodic, hence aperiodic here; the
+    Lyapunov exponent tells it from chaos."""
+    steps = states.shape[0]
+    max_period = min(max_period or max(1, steps // 3), steps - 1)
+    found = np.zeros(states.shape[1:-1], dtype=int)
+    finite = np.isfinite(states).all(axis=(0, -1))
     for k in range(1, max_period + 1):
-        todo = (periods == 0) & finite
+        todo = (found == 0) & finite
         if not todo.any():
             break
-        close = np.abs(trajectory[k:] - trajectory[:-k]) <= tol[:, None]
-        repeats = close.all(axis=(0, 3))
-        periods[todo & repeats] = k
-    return periods
+        repeats = (np.abs(states[k:] - states[:-k]) <= tol).all(axis=(0, -1))
+        found[todo & repeats] = k
+    return found
+
+
+def classify(trajectory, rtol=1e-3, atol=1e-6, max_period=None):
+    """Period of every trajectory of an orbit file (see :func:`periods`):
+    an int array ``(n_seq, n_inputs, n_samples)``; two values are equal
+    within :func:`tolerance` of their output."""
+    by_output_last = np.moveaxis(trajectory, 3, -1)  # (steps, n_seq, n_in, n_samples, n_out)
+    return periods(by_output_last, tolerance(trajectory, rtol, atol), max_period)
 
 
 def count_distinct(points, tol):
@@ -50,23 +58,23 @@ def count_distinct(points, tol):
     return len(reps)
 
 
-def summarise(trajectory, frequency, rtol=1e-3, atol=1e-6, max_period=None):
+def summarise(trajectory, interval, rtol=1e-3, atol=1e-6, max_period=None):
     """One row per (sample, input): the epoch, how many initial states end on a
     fixed point / a periodic orbit / something aperiodic, the periods seen,
     the number of distinct fixed points, and a ``signature`` that changes
     exactly when that picture changes."""
-    periods = classify(trajectory, rtol, atol, max_period)
+    found = classify(trajectory, rtol, atol, max_period)
     tol = tolerance(trajectory, rtol, atol)
-    n_seq, n_in, n_samples = periods.shape
+    n_seq, n_in, n_samples = found.shape
     rows = []
     for k in range(n_samples):
         for i in range(n_in):
-            p = periods[:, i, k]
+            p = found[:, i, k]
             fixed_points = trajectory[-1, p == 1, i, :, k]
             n_distinct = count_distinct(fixed_points, 10 * tol) if len(fixed_points) else 0
             seen = sorted({int(v) for v in p if v > 1})
             rows.append({
-                "epoch": (k + 1) * frequency, "sample": k, "input": i,
+                "epoch": (k + 1) * interval, "sample": k, "input": i,
                 "fixed": int((p == 1).sum()), "periodic": int((p > 1).sum()),
                 "aperiodic": int((p == 0).sum()), "periods": " ".join(map(str, seen)),
                 "distinct_fixed_points": n_distinct,

@@ -1,15 +1,11 @@
-"""Orbit (bifurcation) diagrams from an orbit file (SPEC section 10)."""
+"""Drawing: orbit (bifurcation) diagrams, the training-dynamics figure
+(loss above orbit diagram), saving figures, and the tasks' history plots."""
 import os
 import sys
 
 import numpy as np
-import torch
 
 ORBIT_TYPES = ("orbit1d", "orbit2d", "transient")
-
-
-class OrbitFileError(ValueError):
-    """An orbit file that cannot be read or has the wrong layout."""
 
 
 def use_headless_backend_if_needed(output):
@@ -21,29 +17,9 @@ def use_headless_backend_if_needed(output):
         matplotlib.use("Agg")
 
 
-def load_orbit(path):
-    """``(trajectory as a NumPy array, frequency)`` from an orbit file,
-    written by this project or by the old code."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise OrbitFileError(f"no such orbit file: {path}") from None
-    except Exception as e:  # pickle, zip and weights_only errors all land here
-        raise OrbitFileError(f"cannot read orbit file {path}: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not {"frequency", "trajectory"} <= set(data):
-        raise OrbitFileError(f"{path} is not an orbit file (needs keys 'frequency' and 'trajectory')")
-    trajectory = data["trajectory"]
-    if not isinstance(trajectory, torch.Tensor) or trajectory.dim() != 5:
-        raise OrbitFileError(f"{path}: 'trajectory' must be a 5-D tensor "
-                             "(seq_len, n_seq, n_inputs, n_outputs, n_samples)")
-    if trajectory.shape[-1] == 0:
-        raise OrbitFileError(f"{path} holds no orbit sample yet")
-    return trajectory.detach().float().numpy(), int(data["frequency"])
-
-
-def sample_epochs(n_samples, frequency):
+def sample_epochs(n_samples, interval):
     """Training epochs completed at each sample (sample k after epoch (k+1)N)."""
-    return (np.arange(n_samples) + 1) * frequency
+    return (np.arange(n_samples) + 1) * interval
 
 
 def resolve_index(value, size, name):
@@ -53,31 +29,43 @@ def resolve_index(value, size, name):
     return value % size
 
 
-def plot_orbit(ax, trajectory, frequency, kind="orbit1d", n=0, i=0, j=0,
+def sample_range(n_samples, initial=0, final=-1):
+    """The samples ``initial`` to ``final`` as the original plotter chose
+    them: ``final`` is excluded, a value past the end means the end and a
+    negative one means "through the last sample"; ``initial`` is a Python
+    index (negative counts from the end). Returns ``(first, last)``, both
+    included; an empty range is an IndexError."""
+    stop = n_samples if final < 0 else min(final, n_samples)
+    first = range(n_samples)[slice(initial, None)].start if -n_samples <= initial else 0
+    if first >= stop:
+        raise IndexError(f"no sample from -ie {initial} to -fe {final} (end excluded): "
+                         f"there are {n_samples}")
+    return first, stop - 1
+
+
+def plot_orbit(ax, trajectory, interval, kind="orbit1d", n=0, i=0, j=0,
                initial=0, final=-1, burnout=0, alpha=0.15):
     """Draw one diagram on ``ax`` (a 3-D axis for ``orbit2d``).
 
-    ``initial``/``final`` select samples by index, both included; ``final``
-    -1 is the last sample. ``burnout`` drops further time steps.
+    ``initial``/``final`` select samples as the original plotter did (see
+    :func:`sample_range`; the defaults draw them all); ``transient`` draws
+    the last selected sample. ``burnout`` drops further time steps.
     """
     steps, n_seq, n_in, n_out, n_samples = trajectory.shape
     n = resolve_index(n, n_seq, "initial state -n")
     i = resolve_index(i, n_in, "input -i")
     j = resolve_index(j, n_out, "output -j")
-    first = resolve_index(initial, n_samples, "initial sample -ie")
-    last = resolve_index(final, n_samples, "final sample -fe")
+    first, last = sample_range(n_samples, initial, final)
     if not 0 <= burnout < steps - (1 if kind == "orbit2d" else 0):
         raise IndexError(f"burnout -b {burnout} leaves no time step (there are {steps})")
     values = trajectory[burnout:, n, i, j, :]            # (time, samples)
-    epochs = sample_epochs(n_samples, frequency)
+    epochs = sample_epochs(n_samples, interval)
     if kind == "transient":
         ax.plot(np.arange(burnout, steps), values[:, last])
         ax.set_title(f"epoch {epochs[last]}")
         ax.set_xlabel("t")
         ax.set_ylabel("x")
         return ax
-    if first > last:
-        raise IndexError(f"initial sample {initial} comes after final sample {final}")
     chosen = slice(first, last + 1)
     x = values[:, chosen]
     ep = np.broadcast_to(epochs[chosen], x.shape)
@@ -113,7 +101,7 @@ def history_command(description, argv=None, prog="plot_history.py"):
     ``FOLDER [-o FILE]``. Returns ``(history, args)`` with ``args.output``
     filled in; a folder without a history ends in a one-line error."""
     import argparse
-    from .runs import RunFolderError, read_history
+    from .run_files import RunFolderError, read_history
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("folder", help="training output folder")
     parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
@@ -124,3 +112,39 @@ def history_command(description, argv=None, prog="plot_history.py"):
         sys.exit(f"{prog}: error: {e}")
     args.output = args.output or os.path.join(args.folder, "history.png")
     return history, args
+
+
+def training_dynamics(history, trajectory, interval, n=0, i=0, j=0, burnout=0, alpha=0.3,
+                      rtol=1e-3, marks=True, title=None):
+    """The loss history above the orbit diagram of output ``j`` for input
+    ``i`` and initial state ``n``, on one epoch axis; with ``marks``, the
+    epochs where the attractors for that input changed (candidate
+    bifurcations, see :mod:`attractors.orbit_analysis`) as dashed lines.
+    Returns ``(figure, marked epochs)``."""
+    import matplotlib.pyplot as plt
+    from .orbit_analysis import bifurcation_epochs, summarise
+    epoch_column = history.columns[0]  # 'epoch' or 'Epoch'
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6),
+                                      gridspec_kw={"height_ratios": [1, 2]})
+    for column in [c for c in history.columns if "loss" in c.lower()]:
+        top.semilogy(history[epoch_column] + 1, history[column], label=column)
+    top.set_ylabel("loss")
+    top.legend(loc="upper right", fontsize="small")
+    try:
+        plot_orbit(bottom, trajectory, interval, "orbit1d", n=n, i=i, j=j, burnout=burnout,
+                   alpha=alpha)
+    except IndexError:
+        plt.close(fig)
+        raise
+    bottom.set_xlabel("epochs trained")
+    epochs = []
+    if marks:
+        changes = bifurcation_epochs(summarise(trajectory, interval, rtol=rtol))
+        epochs = list(changes.loc[changes["input"] == i % trajectory.shape[2], "epoch"])
+        for ax in (top, bottom):
+            for epoch in epochs:
+                ax.axvline(epoch, color="k", lw=0.6, ls="--", alpha=0.5)
+    if title:
+        top.set_title(title)
+    fig.tight_layout()
+    return fig, epochs

@@ -1,5 +1,5 @@
 """The RNN factory: PyTorch's LSTM/GRU/RNN and the orthogonal cells of
-``expRNN`` behind one interface, plus the stable-LSTM projection (SPEC section 6).
+``expRNN`` behind one interface, plus the stable-LSTM projection of Miller and Hardt (2018).
 
 The wrapped module sits at ``.rnn`` so that state-dict keys read
 ``rnn.rnn.weight_hh_l0`` as in the old code, and old weights still load.
@@ -18,6 +18,28 @@ RNN_TYPES = TORCH_TYPES + ORTHOGONAL_TYPES
 # block of weight_hh in PyTorch order (input, forget, cell, output).
 STABLE_HH_NORMS = (0.395, 0.155, 0.099, 0.395)
 STABLE_IH_FORGET_NORM = 0.25
+
+
+def initial_state(rnn_type, num_layers, hidden_size, batch_shape, fill=0.0, dtype=None,
+                  device=None):
+    """A state of ``rnn_type`` with batch dimensions ``batch_shape`` (for a
+    stack of P parameter sets: (P, B)). ``fill`` is a number, or a function
+    ``fill(*shape, device=...)`` that makes each tensor (for LSTM h before c,
+    so random draws come in the original code's order). Every state tensor
+    is ``(num_layers, *batch_shape, hidden)``, except for the orthogonal
+    cells: one ``(*batch_shape, hidden)`` tensor."""
+    def make(*shape):
+        if callable(fill):
+            tensor = fill(*shape, device=device)
+            return tensor if dtype is None else tensor.to(dtype)
+        return torch.full(shape, fill, dtype=dtype, device=device)
+    if rnn_type in ORTHOGONAL_TYPES:
+        return make(*batch_shape, hidden_size)
+    shape = (num_layers, *batch_shape, hidden_size)
+    if rnn_type == "LSTM":
+        h = make(*shape)
+        return h, make(*shape)
+    return make(*shape)
 
 
 def rnn_type_arg(value):
@@ -95,15 +117,9 @@ class RecurrentLayer(nn.Module):
         return 0 if self.rnn_type in ORTHOGONAL_TYPES else 1
 
     def initial_state(self, batch_size, device=None, fill=torch.zeros):
-        """A state for ``batch_size`` sequences, each tensor made by
-        ``fill(*shape, device=...)``; for LSTM h is drawn before c."""
-        if self.rnn_type in ORTHOGONAL_TYPES:
-            return fill(batch_size, self.hidden_size, device=device)
-        shape = (self.num_layers, batch_size, self.hidden_size)
-        if self.rnn_type == "LSTM":
-            h = fill(*shape, device=device)
-            return h, fill(*shape, device=device)
-        return fill(*shape, device=device)
+        """A state for ``batch_size`` sequences (see :func:`initial_state`)."""
+        return initial_state(self.rnn_type, self.num_layers, self.hidden_size, (batch_size,),
+                             fill, device=device)
 
     def select_state(self, state, index):
         """The part of ``state`` for the sequences ``index`` (a slice or tensor)."""

@@ -1,4 +1,4 @@
-"""Loss smoothness along a line in parameter space (SPEC section 1).
+"""Loss smoothness along a line in parameter space.
 
 The paper reads "exploding gradients" as a loss whose gradient has a large
 Lipschitz constant, growing with the sequence length when the model is not
@@ -6,12 +6,10 @@ contractive. This module evaluates a task's training loss along the line
 ``theta + s d`` for several sequence lengths and estimates, from the grid,
 the Lipschitz constant of the derivative along the line.
 
-A task plugs in through :class:`TaskLoss`, registered under the
-``experiment_name`` its ``train.py`` writes into ``model.pth``.
+A loss plugs in through :class:`TaskLoss` (each task folder's ``task.py``
+makes one for its runs; :mod:`attractors.chaos` has another).
 """
-import importlib.util
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +18,8 @@ import torch
 from tqdm import tqdm
 
 from . import functional
-from .runs import RunFolderError, load_checkpoint
+from .run_files import RunFolderError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEQ_LENS = (25, 50, 100, 200, 400, 800)
 
 
@@ -124,107 +121,6 @@ class TaskLoss:
         raise NotImplementedError
 
 
-TASKS = {}
-
-
-def register_task(experiment_name):
-    """Decorator: ``factory(checkpoint, device, dtype) -> TaskLoss`` serves
-    the runs whose ``model.pth`` has this ``experiment_name``."""
-    def register(factory):
-        TASKS[experiment_name] = factory
-        return factory
-    return register
-
-
-def load_task_module(task_folder, name):
-    """Import ``REPO_ROOT/task_folder/name.py`` under a private name.
-
-    Every task folder has its own ``data``/``model``, so they are loaded by
-    path; while it runs, the folder is on ``sys.path`` (for ``from data
-    import ...`` inside the task) and any ``data``/``model`` it pulls into
-    ``sys.modules`` is put back as it was.
-    """
-    path = REPO_ROOT / task_folder / f"{name}.py"
-    if not path.is_file():
-        raise RunFolderError(f"cannot find {path}: the analysis needs the task folders "
-                             "of a source checkout")
-    saved = {m: sys.modules.pop(m) for m in ("data", "model") if m in sys.modules}
-    sys.path.insert(0, str(path.parent))
-    try:
-        module_name = f"_task_{task_folder.replace('-', '_')}_{name}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-        for m in ("data", "model"):
-            sys.modules.pop(m, None)
-        sys.modules.update(saved)
-    return module
-
-
-def task_for(checkpoint, device="cpu", dtype=torch.float64, **options):
-    name = checkpoint["experiment_name"]
-    if name not in TASKS:
-        raise RunFolderError(f"no smoothness loss is implemented for '{name}' runs "
-                             f"(known: {', '.join(sorted(TASKS))})")
-    return TASKS[name](checkpoint, device, dtype, **options)
-
-
-def load_model(model_class, checkpoint, device, dtype):
-    """The saved model in evaluation mode, in ``dtype`` on ``device``."""
-    try:
-        model = model_class(**checkpoint["model_kwargs"])
-        model.load_state_dict(checkpoint["model"])
-    except (TypeError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunFolderError(f"cannot rebuild the saved model: {first}") from None
-    return model.to(device=device, dtype=dtype).eval()
-
-
-@register_task("sine-generator")
-class SineLoss(TaskLoss):
-    """The sine task's training loss: summed squared error of the model
-    started from zeros, over the run's frequencies, divided by
-    ``seq_len * n_sequences`` (what ``history.csv`` reports)."""
-    batched = True
-
-    def __init__(self, checkpoint, device="cpu", dtype=torch.float64, **options):
-        model_py = load_task_module("sine-generator", "model")
-        self.data_py = load_task_module("sine-generator", "data")
-        super().__init__(load_model(model_py.SineGenerator, checkpoint, device, dtype))
-        self.config = checkpoint["config"]
-        self.device, self.dtype = device, dtype
-        self._data = {}
-
-    def data(self, seq_len):
-        if seq_len not in self._data:
-            c = self.config
-            data = self.data_py.data_generator(c["min_freq"], c["max_freq"], c["n_sequences"],
-                                               seq_len, self.device)
-            self._data[seq_len] = (data["u"].to(self.dtype), data["y"].to(self.dtype))
-        return self._data[seq_len]
-
-    @torch.no_grad()
-    def loss(self, seq_len):
-        u, y = self.data(seq_len)
-        prediction, _ = self.model(u)
-        return float(((prediction - y) ** 2).sum()) / y.numel()
-
-    def batched_loss(self, tensors, seq_len):
-        u, y = self.data(seq_len)
-        weight, bias = tensors["linear.weight"], tensors["linear.bias"]
-        total = 0.0
-        # Accumulate the error step by step: the hidden states of all models
-        # and steps would not fit in memory at long lengths. (Not in place, so
-        # that forward-mode AD can run through it, see curvature_at_zero.)
-        hidden = stacked_outputs(self.model.rnn, tensors, "rnn.", u.unbind(0))
-        for h, target in zip(hidden, y.unbind(0)):                  # h: (P, N, H)
-            out = torch.matmul(h, weight.mT) + bias.unsqueeze(-2)   # (P, N, 1)
-            total = total + ((out - target) ** 2).sum(dim=(-2, -1))
-        return total / y.numel()
-
-
 def stacked_outputs(layer, tensors, prefix, inputs, state=None):
     """Run a RecurrentLayer for a stack of P parameter sets at once, from a
     zero state (or ``state``), yielding its output ``(P, N, hidden)`` at
@@ -319,15 +215,26 @@ def analyse(task, theta, direction, s, seq_lens=DEFAULT_SEQ_LENS, batched=True,
             "lipschitz": lipschitz, "curvature": curvatures, "seconds": seconds}
 
 
+def grid(lo, hi, n, required=()):
+    """``n`` evenly spaced values from ``lo`` to ``hi`` that include every
+    value of ``required`` inside the range: the nearest interior point is
+    moved onto it, so the grid keeps ``n`` points (or, when that point is an
+    end or another required value, the value is added)."""
+    values = np.linspace(lo, hi, n)
+    for r in required:
+        if not lo <= r <= hi or np.any(values == r):
+            continue
+        k = int(np.argmin(np.abs(values - r)))
+        if 0 < k < len(values) - 1 and values[k] not in required:
+            values[k] = r  # the nearest point lies between its neighbours: still sorted
+        else:
+            values = np.sort(np.append(values, r))
+    return values
+
+
 def line_grid(s_min, s_max, n_points):
-    """``n_points`` values from ``s_min`` to ``s_max`` with 0 among them
-    (the nearest interior point is moved there, if 0 is inside)."""
-    s = np.linspace(s_min, s_max, n_points)
-    if s_min < 0 < s_max and not np.any(s == 0):
-        k = int(np.argmin(np.abs(s)))
-        if 0 < k < n_points - 1:
-            s[k] = 0.0
-    return s
+    """``n_points`` values from ``s_min`` to ``s_max`` with 0 among them."""
+    return grid(s_min, s_max, n_points, required=(0.0,))
 
 
 # ---------------------------------------------------------------- output
@@ -400,13 +307,3 @@ def plot_results(results, output, title=None, s_label="s"):
     fig.tight_layout()
     save_figure(fig, output)
     plt.close(fig)
-
-
-def load_run(folder, device="cpu", dtype=torch.float64, **options):
-    """``(task, checkpoint)`` for a training output folder."""
-    checkpoint = load_checkpoint(folder, map_location=device)
-    return task_for(checkpoint, device, dtype, **options), checkpoint
-
-
-# The other tasks' losses register themselves (they need the names above).
-from . import task_losses  # noqa: E402,F401

@@ -1,7 +1,8 @@
-"""The pieces of a training loop every task shares: the optimiser step, the
-epoch loop with its progress bar, what happens at the end of an epoch (orbit
-sample, model, history row, checkpoint), resuming, interruptions and
-non-finite losses."""
+"""The bookkeeping of a training run, which every task leaves to
+:class:`Trainer`: the run folder and its files, the epoch loop with its
+progress (a bar on a terminal, a line per epoch in a log file), resuming,
+interruptions and non-finite losses. The method itself (loss, optimiser
+step, projection, orbit sample) stays in each task's ``train.py``."""
 import os
 import signal
 import sys
@@ -11,11 +12,10 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
-from .checkpoint import (CHECKPOINT_FILE, load_checkpoint_file, restore_rng_state,
-                         save_checkpoint)
-from .files import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, History, save_torch, write_json
 from .options import CommandError, UsageError, default_folder
-from .orbit import ORBIT_FILE
+from .run_files import (CHECKPOINT_FILE, ORBIT_FILE, RUN_FILES, CheckpointError, History,
+                        load_checkpoint_file, restore_rng_state, save_checkpoint_file,
+                        save_model_file, write_config)
 
 
 class TrainingStopped(CommandError):
@@ -24,16 +24,6 @@ class TrainingStopped(CommandError):
     def __init__(self, message, code):
         super().__init__(message)
         self.code = code
-
-
-def optimiser_options(group, lr=0.001, clip_value=0.25, seed=2):
-    group.add_argument("--lr", type=float, default=lr, help="learning rate")
-    group.add_argument("--clip_value", type=float, default=clip_value,
-                       help="maximum norm of the gradient")
-    group.add_argument("--seed", type=int, default=seed, help="random seed")
-    group.add_argument("--on_nan", choices=("stop", "skip"), default="stop",
-                       help="on a non-finite loss: stop the run, or skip that batch's "
-                            "update and count it in the history")
 
 
 def create_run_folder(system, config):
@@ -52,10 +42,10 @@ def create_run_folder(system, config):
     if system.overwrite and not system.resume:
         # Files of the replaced run that this one might not rewrite (an orbit
         # file when it samples none) must not pass for its own.
-        for name in (CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, ORBIT_FILE):
+        for name in RUN_FILES:
             if os.path.isfile(os.path.join(folder, name)):
                 os.remove(os.path.join(folder, name))
-    write_json(config, os.path.join(folder, CONFIG_FILE))
+    write_config(config, folder)
     return folder
 
 
@@ -63,7 +53,8 @@ class Trainer:
     """Runs the epochs of one training run and writes its folder.
 
     ``save`` is ``"best"`` (keep the model with the lowest ``monitor``
-    value) or ``"last"``. ``orbit`` is an :class:`OrbitSampler` or None.
+    value) or ``"last"``. ``orbit`` is an :class:`OrbitSampler` or None:
+    the task's loop takes the samples, the trainer writes the orbit file.
     Build it after the model, optimiser, scheduler and orbit sampler: with
     ``system.resume`` it restores all of them from ``checkpoint.pth``. It
     steps the scheduler at the end of each epoch (``ReduceLROnPlateau`` with
@@ -85,10 +76,14 @@ class Trainer:
         self.skipped, self.epoch, self.stop_requested = 0, 0, None
         model.rnn.attach_optimizer(optimizer)
         lines = self._restore(resumed) if resumed else ()
-        self.history = History(os.path.join(self.folder, HISTORY_FILE), self.columns, lines)
+        self.history = History(self.folder, self.columns, lines)
+        # A bar on a terminal; in a log file (a cluster job's, say) a plain
+        # line per epoch instead of a stream of carriage returns.
+        self.quiet = quiet
+        self.lines = not (sys.stdout.isatty() and sys.stderr.isatty())
         self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
                              desc=desc or experiment_name, unit="epoch",
-                             dynamic_ncols=True, mininterval=0.5, disable=quiet)
+                             dynamic_ncols=True, mininterval=0.5, disable=quiet or self.lines)
 
     # -- the loop -----------------------------------------------------------
     def epochs(self):
@@ -114,7 +109,7 @@ class Trainer:
             raise TrainingStopped(f"stopped at once by {signal.Signals(signum).name} during "
                                   f"epoch {self.epoch}; {self._last_good()}", code=130)
         self.stop_requested = signal.Signals(signum).name
-        self.progress.write(f"{self.stop_requested}: stopping after epoch {self.epoch} "
+        self.write(f"{self.stop_requested}: stopping after epoch {self.epoch} "
                             "(press Ctrl-C again to stop at once)")
 
     def _stop_interrupted(self, epoch):
@@ -127,21 +122,22 @@ class Trainer:
     def resume_command(self):
         return f"python {os.path.basename(sys.argv[0]) or 'train.py'} --resume {self.folder}"
 
-    def step(self, loss):
-        """Back-propagate ``loss`` and take one clipped optimiser step."""
+    def backward(self, loss):
+        """Back-propagate ``loss`` and clip the gradient norm to
+        ``clip_value``; True when the optimiser may step. A non-finite loss
+        or gradient stops the run, or with ``--on_nan skip`` returns False
+        (the batch is counted in the history)."""
         self.optimizer.zero_grad()
         if not torch.isfinite(loss.detach()).all():
             self._non_finite(f"the loss became {loss.detach().item()}")
-            return
+            return False
         loss.backward()
         norm = clip_grad_norm_(self.params, self.config["clip_value"])
         if not torch.isfinite(norm):  # a finite loss can still have an infinite gradient
             self.optimizer.zero_grad()
             self._non_finite(f"the gradient norm became {norm.item()}")
-            return
-        self.optimizer.step()
-        if self.config.get("stabilize"):
-            self.model.rnn.stabilize_()
+            return False
+        return True
 
     def _non_finite(self, what):
         if self.config["on_nan"] == "skip":
@@ -165,13 +161,21 @@ class Trainer:
         """End the run after ``epoch`` (already passed to end_epoch) for ``reason``."""
         if self.last_checkpoint != epoch:
             self.write_checkpoint(epoch)
-        self.progress.write(f"{reason}: training stops after epoch {epoch}.")
+        self.write(f"{reason}: training stops after epoch {epoch}.")
+
+    def write(self, text):
+        """Print a line without breaking the progress bar."""
+        if self.progress.disable:
+            print(text, flush=True)
+        else:
+            self.progress.write(text)
 
     # -- end of an epoch ----------------------------------------------------
-    def end_epoch(self, epoch, row, losses=None):
-        """Orbit sample, model, history row and checkpoint, in that order.
-        ``losses`` (default: ``row``) go into ``model.pth`` beside the weights."""
-        self._orbit_after(epoch)
+    def end_epoch(self, epoch, row, losses=None, line=None):
+        """Model, history row, orbit file and checkpoint, in that order.
+        ``losses`` (default: ``row``) go into ``model.pth`` beside the
+        weights; ``line`` (default: made from ``row``) is the epoch's line
+        in a log file."""
         value = float(row[self.monitor])
         if self.improves(value):
             self.best = min(self.best, value)
@@ -180,10 +184,19 @@ class Trainer:
             row = {**row, "skipped batches": self.skipped}
         self.history.append(row)
         self._step_scheduler(value)
+        save_every = self.config["interval_save_orbit"]
+        if self.orbit is not None and len(self.orbit) and epoch % save_every == save_every - 1:
+            self.save_orbit()
         if (epoch + 1) % self.checkpoint_interval == 0 or epoch + 1 == self.config["epochs"]:
             self.write_checkpoint(epoch)
+        if self.lines and not self.quiet:
+            print(line or self._line(epoch, row), flush=True)
         self.progress.set_postfix({self.monitor: f"{value:.4g}"}, refresh=False)
         self.progress.update()
+
+    def _line(self, epoch, row):
+        cells = [f"{k} {float(v):.6g}" for k, v in row.items() if k.lower() != "epoch"]
+        return f"epoch {epoch + 1}/{self.config['epochs']}: " + ", ".join(cells)
 
     def _step_scheduler(self, value):
         # Stepped here, before the checkpoint, so a resumed run continues
@@ -193,36 +206,19 @@ class Trainer:
         elif self.scheduler is not None:
             self.scheduler.step()
 
-    def _orbit_after(self, epoch):
-        if self.orbit is None:
-            return
-        every = self.config["interval_orbit"]
-        if epoch % every == every - 1:
-            self.orbit.sample()
-        save_every = self.config["interval_save_orbit"]
-        if len(self.orbit) and epoch % save_every == save_every - 1:
-            self.save_orbit()
-
     def save_orbit(self):
         self.orbit.save(os.path.join(self.folder, ORBIT_FILE), self.config["interval_orbit"])
 
     def save_model(self, epoch, losses):
-        checkpoint = {
-            "epoch": epoch,
-            "model": self.model.state_dict(),
-            "model_kwargs": dict(self.model_kwargs),
-            "optimizer": self.optimizer.state_dict(),
-            **{k: _plain(v) for k, v in losses.items() if k != "epoch"},
-            "config": dict(self.config),
-            "experiment_name": self.experiment_name,
-        }
-        save_torch(checkpoint, os.path.join(self.folder, MODEL_FILE))
+        save_model_file(self.folder, epoch=epoch, model=self.model,
+                        model_kwargs=self.model_kwargs, optimizer=self.optimizer, losses=losses,
+                        config=self.config, experiment_name=self.experiment_name)
 
     def write_checkpoint(self, epoch):
-        save_checkpoint(os.path.join(self.folder, CHECKPOINT_FILE), epoch=epoch,
-                        model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                        best=self.best, history_lines=self.history.lines, orbit=self.orbit,
-                        config=self.config)
+        save_checkpoint_file(self.folder, epoch=epoch, model=self.model,
+                             optimizer=self.optimizer, scheduler=self.scheduler, best=self.best,
+                             history_lines=self.history.lines, orbit=self.orbit,
+                             config=self.config)
         self.last_checkpoint = epoch
 
     def _restore(self, data):
@@ -248,8 +244,8 @@ class Trainer:
 def _load_for_resume(folder, config):
     """The checkpoint of ``folder``, checked against ``config`` before anything is written."""
     try:
-        data = load_checkpoint_file(os.path.join(folder, CHECKPOINT_FILE))
-    except ValueError as e:
+        data = load_checkpoint_file(folder)
+    except CheckpointError as e:
         raise UsageError(str(e)) from None
     changed = sorted(k for k in config if k != "epochs" and data["config"].get(k) != config[k])
     if changed:
@@ -259,8 +255,3 @@ def _load_for_resume(folder, config):
                          "give a larger --epochs to train further")
     return data
 
-
-def _plain(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    return value

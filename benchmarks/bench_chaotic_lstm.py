@@ -4,22 +4,18 @@ functional step versus one module call per grid point (as the old script did).
     python benchmarks/bench_chaotic_lstm.py [--points 5000] [--threads 1]
     python benchmarks/bench_chaotic_lstm.py --sine_folder runs/lstm --seq_len 400
 
-The first measurement is the chaotic LSTM's line s * W (SPEC section 11:
+The first measurement is the chaotic LSTM's line s * W (the paper's
 5000 values of s, 200 steps); with --sine_folder, the second is the loss of a
 trained sine-generator run along a random line (analyse_smoothness.py).
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import chaotic_lstm  # noqa: E402
-from attractors import smoothness  # noqa: E402
+from attractors import chaos as chaotic_lstm
+from attractors import smoothness
 
 
 def timed(fn):
@@ -64,7 +60,7 @@ def main():
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    s = chaotic_lstm.grid(0.5, 2.0, args.points, required=(1.0,))
+    s = smoothness.grid(0.5, 2.0, args.points, required=(1.0,))
     chaotic_lstm.line(np.array([0.9, 1.0]), args.steps, args.burnout, 2)  # warm-up
     batched_s, (_, batched_first) = timed(
         lambda: chaotic_lstm.line(s, args.steps, args.burnout, len(s)))

@@ -15,12 +15,10 @@ import argparse
 
 import torch
 
-from common import seconds_per_epoch, seconds_per_sample, use_task
+from attractors.orbit import OrbitSampler
+from common import seconds_per_epoch, seconds_per_sample, task_module
 
-use_task("sequence-classification")
-import train  # noqa: E402
-from model import SequenceClassifier  # noqa: E402
-from attractors.orbit import OrbitSampler  # noqa: E402
+SequenceClassifier = task_module("sequence-classification", "model").SequenceClassifier
 
 
 def main():
@@ -28,17 +26,18 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
     parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
     parser.add_argument("--rnn_type", default="LSTM")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads, here and in train.py (0: torch's choice)")
     parser.add_argument("--cuda", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    extra = ["--rnn_type", args.rnn_type] + (["--cuda"] if args.cuda else [])
+    extra = ["--rnn_type", args.rnn_type, "--threads", str(args.threads)]
+    extra += ["--cuda"] if args.cuda else []
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
-    per_epoch = seconds_per_epoch(train, args.epochs, extra)
+    per_epoch = seconds_per_epoch("sequence-classification", args.epochs, extra)
     print(f"temporal-order defaults ({args.rnn_type}, hidden 50, seq_len 200, "
           f"1000 + 1000 sequences, batch 100): {per_epoch:.3f} s/epoch")
 

@@ -10,13 +10,11 @@ import argparse
 
 import torch
 
-from common import seconds_per_epoch, seconds_per_sample, use_task
+from attractors.orbit import OrbitSampler
+from common import seconds_per_epoch, seconds_per_sample, task_module
 
-use_task("sine-generator")
-import train  # noqa: E402
-from data import orbit_inputs  # noqa: E402
-from model import SineGenerator  # noqa: E402
-from attractors.orbit import OrbitSampler  # noqa: E402
+orbit_inputs = task_module("sine-generator", "data").orbit_inputs
+SineGenerator = task_module("sine-generator", "model").SineGenerator
 
 
 def main():
@@ -24,13 +22,18 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
     parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
     parser.add_argument("--rnn_type", default="LSTM")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads, here and in train.py (0: torch's choice)")
     parser.add_argument("--cuda", action="store_true")
     args = parser.parse_args()
-    extra = ["--rnn_type", args.rnn_type] + (["--cuda"] if args.cuda else [])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    extra = ["--rnn_type", args.rnn_type, "--threads", str(args.threads)]
+    extra += ["--cuda"] if args.cuda else []
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
-    per_epoch = seconds_per_epoch(train, args.epochs, extra)
+    per_epoch = seconds_per_epoch("sine-generator", args.epochs, extra)
     print(f"sine-generator defaults ({args.rnn_type}, hidden 200, seq_len 400, "
           f"100 sequences): {per_epoch:.3f} s/epoch")
 

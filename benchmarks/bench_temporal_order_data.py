@@ -6,17 +6,14 @@ Prints the best time of each way of making the same data, and checks that
 they agree bit for bit.
 """
 import argparse
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-_PATH = Path(__file__).resolve().parents[1] / "sequence-classification" / "data.py"
-_spec = importlib.util.spec_from_file_location("temporal_order_data", _PATH)
-data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(data)
+from common import task_module
+
+data = task_module("sequence-classification", "data")
 
 
 def loop_per_step(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed):

@@ -14,19 +14,19 @@ import argparse
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "word-language-model"))
-import train  # noqa: E402
-from data import WIKITEXT_FILES, batchify, load_corpus  # noqa: E402
-from model import WordLanguageModel  # noqa: E402
+from common import ROOT, task_module
 
-DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "wikitext-2")
+train = task_module("word-language-model", "train")
+WIKITEXT_FILES, batchify, load_corpus = (train.data.WIKITEXT_FILES, train.data.batchify,
+                                         train.data.load_corpus)
+WordLanguageModel = train.WordLanguageModel
+
+DEFAULT_DATA = os.path.join(ROOT, "word-language-model", "wikitext-2")
 
 
 def sync(device):

@@ -1,14 +1,14 @@
-"""What the figure scripts share: their options, loading the tasks' scripts,
-and training (or reusing) the runs they draw."""
+"""What the figure scripts share: their options, running the project's
+commands (training runs are reused when their settings have not changed),
+and the sine figures a-c. A module beside the figure scripts, not a script."""
 import argparse
-import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASK_MODULES = ("data", "model", "train")
 
 # The quick-start setting: the LSTM's fixed point gives way to a limit cycle
 # around epoch 200 (about a minute and a half on 2 CPU cores).
@@ -18,6 +18,12 @@ SINE = ["--epochs", "400", "--lr", "0.01", "--hidden_size", "32", "--seq_len", "
 SINE_TINY = ["--epochs", "4", "--hidden_size", "4", "--seq_len", "10", "--n_sequences", "4",
              "--batch_size", "2", "--interval_orbit", "1", "--seq_len_orbit", "20",
              "--burnout_orbit", "10", "--n_sequences_orbit", "2"]
+SINE_TITLES = {"lstm": "a. LSTM, sine task: a limit cycle is born",
+               "stable": "b. Stable LSTM (--stabilize): it cannot oscillate",
+               "exprnn": "c. Orthogonal RNN (exprnn), sine task"}
+SINE_FILES = {"lstm": "fig_a_sine_lstm.png", "stable": "fig_b_sine_stable_lstm.png",
+              "exprnn": "fig_c_sine_exprnn.png"}
+ARGS_FILE = "figure_args.json"
 
 
 def parser(description):
@@ -41,36 +47,30 @@ def parse(p, argv=None):
     return options
 
 
-def load_script(relpath, name):
-    """Import ``ROOT/relpath`` afresh; its task's ``data``/``model`` resolve to that task."""
-    path = os.path.join(ROOT, relpath)
-    for module in TASK_MODULES:
-        sys.modules.pop(module, None)
-    sys.path.insert(0, os.path.dirname(path))
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(os.path.dirname(path))
-    return module
+def run(script, *args):
+    """Run ``python ROOT/script args`` as a command; stop with its error if it fails."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)])
+    if result.returncode != 0:
+        sys.exit(f"{os.path.basename(sys.argv[0])}: error: {script} failed "
+                 f"(exit status {result.returncode})")
 
 
 def train(task, args, folder):
-    """Train ``task`` with ``args`` into ``folder``, unless a finished run with
-    the same settings is already there (figures share runs)."""
-    config_path = os.path.join(folder, "train.pyconfig.json")
-    script = load_script(f"{task}/train.py", f"{task.replace('-', '_')}_train")
-    config = script.parse(args)[0]
-    if os.path.isfile(os.path.join(folder, "model.pth")) and os.path.isfile(config_path):
-        with open(config_path) as f:
-            saved = json.load(f)
-        rows = sum(1 for _ in open(os.path.join(folder, "history.csv"))) - 1
-        if saved == config and rows == config["epochs"]:
-            print(f"reusing {folder}")
-            return folder
+    """Train ``task`` with ``args`` into ``folder`` by running its train.py,
+    unless a finished run made with the same arguments is there already
+    (figures share runs)."""
+    marker = os.path.join(folder, ARGS_FILE)
+    if os.path.isfile(marker) and os.path.isfile(os.path.join(folder, "model.pth")):
+        with open(marker) as f:
+            if json.load(f) == list(args):
+                print(f"reusing {folder}")
+                return folder
+    if os.path.isfile(marker):
+        os.remove(marker)  # the run about to be replaced is no longer that one
     start = time.perf_counter()
-    script.main(args + ["--folder", folder, "--overwrite"])
+    run(f"{task}/train.py", *args, "--folder", folder, "--overwrite")
+    with open(marker, "w") as f:
+        json.dump(list(args), f)
     print(f"trained {folder} in {time.perf_counter() - start:.0f} s")
     return folder
 
@@ -85,6 +85,21 @@ def sine_run(variant, options):
              "exprnn": ["--rnn_type", "exprnn"] + exprnn}[variant]
     base = SINE_TINY if options.tiny else SINE
     return train("sine-generator", base + extra, os.path.join(options.runs, f"sine_{variant}"))
+
+
+def sine_figure(variant, argv=None):
+    """Figures a-c: the sine task's loss above its orbit diagram, bifurcations marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from attractors.plotting import save_figure, training_dynamics
+    from attractors.run_files import ORBIT_FILE, load_orbit_file, read_history
+    options = parse(parser(sine_figure.__doc__.splitlines()[0]), argv)
+    folder = sine_run(variant, options)
+    trajectory, interval = load_orbit_file(os.path.join(folder, ORBIT_FILE))
+    fig, epochs = training_dynamics(read_history(folder), trajectory, interval,
+                                    title=SINE_TITLES[variant])
+    print(f"{len(epochs)} candidate bifurcation(s) for input 0: " + ", ".join(map(str, epochs)))
+    save_figure(fig, output(options, SINE_FILES[variant]), options.dpi)
 
 
 def output(options, name):

@@ -1,9 +1,5 @@
-"""Figure c: the sine task with the exprnn model (see sine_dynamics.py)."""
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sine_dynamics  # noqa: E402
+"""Figure c: the sine task with the exprnn model: loss above the orbit diagram."""
+from common import sine_figure
 
 if __name__ == "__main__":
-    sine_dynamics.main(variant="exprnn")
+    sine_figure("exprnn")

@@ -2,16 +2,14 @@
 under each constant symbol, all initial states overlaid: distinct fixed points
 appear as the network learns to remember the symbols."""
 import os
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attractors.plotting import plot_orbit, save_figure  # noqa: E402
+from attractors.run_files import ORBIT_FILE, load_orbit_file, read_history  # noqa: E402
 from common import output, parse, parser, train  # noqa: E402
-from attractors.plotting import load_orbit, plot_orbit, save_figure  # noqa: E402
-from attractors.runs import read_history  # noqa: E402
 
 # Sequences of 50 steps (windows at 9 and 39): the LSTM reaches 99% validation
 # accuracy within a few dozen epochs on a CPU.
@@ -29,13 +27,13 @@ def main(argv=None):
     options = parse(p, argv)
     folder = train("sequence-classification", TINY if options.tiny else FULL,
                    os.path.join(options.runs, "temporal_order_lstm"))
-    trajectory, frequency = load_orbit(os.path.join(folder, "orbit_per_epoch_diagram.pth"))
+    trajectory, interval = load_orbit_file(os.path.join(folder, ORBIT_FILE))
     history = read_history(folder)
     _, n_seq, n_in, _, _ = trajectory.shape
     fig, axes = plt.subplots(2, (n_in + 1) // 2, figsize=(10, 5.5), sharex=True, squeeze=False)
     for i, ax in enumerate(axes.flat[:n_in]):
         for n in range(n_seq):
-            plot_orbit(ax, trajectory, frequency, "orbit1d", n=n, i=i, j=options.logit, alpha=0.3)
+            plot_orbit(ax, trajectory, interval, "orbit1d", n=n, i=i, j=options.logit, alpha=0.3)
         ax.set_title(f"symbol {i}" if i < 2 else f"distractor {i - 2}", fontsize="medium")
         ax.set_ylabel(f"logit {options.logit}" if i % axes.shape[1] == 0 else "")
     accuracy = history["valid. acc."].iloc[-1]

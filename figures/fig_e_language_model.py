@@ -1,13 +1,11 @@
 """Figure e: a small LSTM language model on (the start of) WikiText-2: the
 orbit diagram of the mean logit under a constant word, over a few epochs.
 
-    python figures/fig_e_language_model.py --data ../shared/data/wikitext-2
+    python figures/fig_e_language_model.py [--data word-language-model/wikitext-2]
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parse, parser, train  # noqa: E402
+from common import ROOT, output, parse, parser, run, train
 
 FULL = ["--embed_size", "64", "--hidden_size", "64", "--batch_size", "20", "--seq_len", "35",
         "--dropout", "0.2", "--epochs", "6", "--interval_orbit", "1", "--n_sequences_orbit", "3",
@@ -33,7 +31,7 @@ def small_corpus(source, target, lines):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--data", default=None,
+    p.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
                    help="folder with WikiText-2's train.txt, valid.txt, test.txt")
     p.add_argument("--lines", type=int, nargs=3, default=[3000, 400, 400],
                    help="lines of train, valid, test used")
@@ -47,10 +45,10 @@ def main(argv=None):
     folder = train("word-language-model", (TINY if options.tiny else FULL)
                    + ["--data", corpus, "--verbose", "0"],
                    os.path.join(options.runs, "language_model_lstm"))
-    plot = load_script("plot_orbit_diagram.py", "plot_orbit_diagram")
-    plot.main([os.path.join(folder, "orbit_per_epoch_diagram.pth"), "-t", "orbit1d",
-               "-o", output(options, "fig_e_language_model.png"), "--dpi", str(options.dpi),
-               "--alpha", "0.3", "--title", "e. LSTM language model: mean logit per epoch"])
+    run("plot_orbit_diagram.py", os.path.join(folder, "orbit_per_epoch_diagram.pth"),
+        "-t", "orbit1d", "-o", output(options, "fig_e_language_model.png"),
+        "--dpi", options.dpi, "--alpha", "0.3",
+        "--title", "e. LSTM language model: mean logit per epoch")
     return folder
 
 

@@ -2,16 +2,14 @@
 sequence length, for the chaotic LSTM, the LSTM and the stable LSTM of the
 sine task (figures a and b's runs), on one plot."""
 import os
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parse, parser, sine_run  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
+from common import output, parse, parser, run, sine_run  # noqa: E402
 
 SEQ_LENS = ["25", "50", "100", "200", "400", "800"]
 TINY = ["--seq_lens", "5", "10", "--n_points", "11"]
@@ -21,14 +19,12 @@ def main(argv=None):
     options = parse(parser(__doc__.splitlines()[0]), argv)
     sizes = TINY if options.tiny else ["--seq_lens", *SEQ_LENS]
     chaotic_dir = os.path.join(options.runs, "chaotic_smoothness")
-    chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")
-    chaotic.main(["--parts", "smoothness", "-o", chaotic_dir, "--seq_lens", *sizes[1:]]
-                 + (["--smooth_points", "11"] if options.tiny else []))
+    run("chaotic_lstm.py", "--parts", "smoothness", "-o", chaotic_dir, "--seq_lens", *sizes[1:],
+        *(["--smooth_points", "11"] if options.tiny else []))
     tables = {"chaotic LSTM": pd.read_csv(os.path.join(chaotic_dir, "chaotic_lstm_smoothness.csv"))}
-    analyse = load_script("analyse_smoothness.py", "analyse_smoothness")
     for variant, label in (("lstm", "LSTM, sine task"), ("stable", "stable LSTM, sine task")):
         folder = sine_run(variant, options)
-        analyse.main([folder, *sizes])
+        run("analyse_smoothness.py", folder, *sizes)
         tables[label] = pd.read_csv(os.path.join(folder, "smoothness.csv"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     colours = dict(zip(tables, ("C3", "C0", "C2")))

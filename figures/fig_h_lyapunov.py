@@ -1,48 +1,15 @@
 """Figure h: the largest Lyapunov exponent of the chaotic LSTM along the line
 s*W, under its bifurcation diagram: chaos where the exponent is positive,
 periodic windows and fixed points where it is negative."""
-import os
-import sys
-
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.func import jvp  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_script, output, parse, parser  # noqa: E402
-from attractors.functional import lstm_step  # noqa: E402
+from attractors.chaos import along_line  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
-
-
-def largest_exponents(weights, steps, burn_in, record):
-    """For a stack of P recurrent weights ``(P, 8, 2)``: the largest Lyapunov
-    exponent of each LSTM from h = c = 0.5 (tangent carried by jvp and
-    renormalised every step), and its first output over the last ``record``
-    steps, for the bifurcation diagram. All P models run as one batch."""
-    P = weights.shape[0]
-    params = {"weight_ih_l0": torch.zeros(P, 8, 1, dtype=weights.dtype), "weight_hh_l0": weights}
-    x = torch.zeros(P, 1, 1, dtype=weights.dtype)
-
-    def f(h, c):
-        return lstm_step(params, x, (h, c))
-    state = (torch.full((1, P, 1, 2), 0.5, dtype=weights.dtype),) * 2
-    tangent = tuple(torch.randn(1, P, 1, 2, dtype=weights.dtype,
-                                generator=torch.Generator().manual_seed(0)) for _ in range(2))
-    total = torch.zeros(P, dtype=weights.dtype)
-    outputs = []
-    for t in tqdm(range(burn_in + steps), desc="lyapunov", unit="step", mininterval=0.5):
-        state, tangent = jvp(f, state, tangent)
-        norm = torch.sqrt(sum((v ** 2).sum(dim=(0, 2, 3)) for v in tangent))
-        tangent = tuple(v / norm[None, :, None, None] for v in tangent)
-        if t >= burn_in:
-            total += norm.log()
-        if t >= burn_in + steps - record:
-            outputs.append(state[0][0, :, 0, 0].clone())
-    return (total / steps).numpy(), torch.stack(outputs).numpy()
+from attractors.smoothness import grid  # noqa: E402
+from common import output, parse, parser  # noqa: E402
 
 
 def main(argv=None):
@@ -51,11 +18,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=2000, help="steps averaged for the exponent")
     options = parse(p, argv)
     n_points, steps = (40, 100) if options.tiny else (options.n_points, options.steps)
-    chaotic = load_script("chaotic_lstm.py", "chaotic_lstm")
-    W = torch.tensor(chaotic.CHAOTIC_WEIGHT, dtype=torch.float64)
-    s = chaotic.grid(0.5, 2.0, n_points, required=(1.0,))
-    exponents, outputs = largest_exponents(torch.as_tensor(s)[:, None, None] * W, steps,
-                                           burn_in=200, record=100)
+    s = grid(0.5, 2.0, n_points, required=(1.0,))
+    exponents, outputs = along_line(s, steps, burnout=200, record=100)
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 5.5),
                                       gridspec_kw={"height_ratios": [3, 2]})
     top.plot(np.repeat(s[None, :], outputs.shape[0], 0).ravel(), outputs.ravel(), ",k",

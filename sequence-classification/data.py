@@ -39,6 +39,16 @@ def windows(position_symbols_start, position_symbols_len):
     return [(start, start + length) for start, length in zip(starts, lengths)]
 
 
+def scaled_windows(position_symbols_start, position_symbols_len, ratio):
+    """The windows moved to the same relative positions in sequences
+    ``ratio`` times as long, each at least one step long."""
+    scaled = []
+    for start, end in windows(position_symbols_start, position_symbols_len):
+        first = int(start * ratio)
+        scaled.append((first, first + max(1, int((end - start) * ratio))))
+    return scaled
+
+
 def data_generator(n_symbols, n_distractors, interval_positions, seq_len,
                    n_sequences, seed, device=None):
     """Temporal-order sequences.

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attractors.plotting import history_command, save_figure  # noqa: E402
-from attractors.runs import RunFolderError, read_config  # noqa: E402
+from attractors.run_files import RunFolderError, read_config  # noqa: E402
 
 CURVES = (("train", "C0"), ("valid.", "C3"))
 

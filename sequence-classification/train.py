@@ -2,13 +2,17 @@
 symbols hidden among distractors (the temporal-order problem)."""
 import torch
 
-from attractors.options import (build_parser, check_orbit_options, check_positive,
-                                parse_options, run_cli, select_device, UsageError)
+from attractors.options import (add_optimiser_options, add_run_options, build_parser,
+                                check_orbit_options, check_positive, parse_options, run_cli,
+                                select_device, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
-from attractors.training import Trainer, optimiser_options
-from data import data_generator, windows
-from model import SequenceClassifier, loss_and_correct
+from attractors.tasks import import_sibling
+from attractors.training import Trainer
+
+data = import_sibling(__file__, "data")
+model_py = import_sibling(__file__, "model")
+SequenceClassifier, loss_and_correct = model_py.SequenceClassifier, model_py.loss_and_correct
 
 DESCRIPTION = ("Train a recurrent network to classify a few relevant, widely separated "
                "symbols among distractors (temporal order).")
@@ -28,7 +32,8 @@ def add_config_options(group):
                        help="relevant symbols; there are n_symbols ** (number of windows) "
                             "classes")
     group.add_argument("--n_distractors", type=int, default=4, help="distractor symbols")
-    optimiser_options(group)
+    add_optimiser_options(group)
+    add_run_options(group)
     group.add_argument("--gamma", type=float, default=0.25,
                        help="learning-rate decay factor at each milestone")
     group.add_argument("--milestones", nargs="+", type=int, default=[500, 1000, 2000],
@@ -49,7 +54,8 @@ def parse(argv=None):
     if config["epochs"] < 0:
         raise UsageError("epochs must be >= 0")
     try:
-        intervals = windows(config["position_symbols_start"], config["position_symbols_len"])
+        intervals = data.windows(config["position_symbols_start"],
+                                 config["position_symbols_len"])
     except ValueError as e:
         raise UsageError(str(e)) from None
     for name in ("seq_len", "seq_len_val"):
@@ -62,37 +68,41 @@ def parse(argv=None):
     return config, system, intervals
 
 
-def batches(data, n_sequences, batch_size):
+def batches(sequences, batch_size):
     """``(u, y)`` of ``batch_size`` sequences at a time, in order."""
+    n_sequences = sequences["y"].shape[0]
     for start in range(0, n_sequences, batch_size):
         end = min(start + batch_size, n_sequences)
-        yield data["u"][:, start:end], data["y"][start:end]
+        yield sequences["u"][:, start:end], sequences["y"][start:end]
 
 
-def run_epoch(model, data, batch_size, trainer=None):
-    """Loss and accuracy over ``data``, both divided by its number of
-    sequences; with a ``trainer``, take an optimiser step on every batch."""
-    n = data["y"].shape[0]
-    total_loss = torch.zeros((), device=data["y"].device)
-    correct = torch.zeros((), dtype=torch.int64, device=data["y"].device)
-    model.train(trainer is not None)
-    with torch.set_grad_enabled(trainer is not None):
-        for u, y in batches(data, n, batch_size):
-            logits, _ = model(u)            # zero initial state
+def run_epoch(model, sequences, batch_size, trainer=None, optimizer=None, stabilize=False):
+    """Loss and accuracy over ``sequences``, both divided by their number;
+    with a ``trainer`` and ``optimizer``, a step on every batch."""
+    training = trainer is not None
+    y_all = sequences["y"]
+    total_loss = torch.zeros((), device=y_all.device)
+    correct = torch.zeros((), dtype=torch.int64, device=y_all.device)
+    model.train(training)
+    with torch.set_grad_enabled(training):
+        for u, y in batches(sequences, batch_size):
+            logits, _ = model(u)                      # from a zero state
             loss, right = loss_and_correct(logits, y)
-            if trainer is not None:
-                trainer.step(loss)
+            if training and trainer.backward(loss):   # clipped; False: skip (--on_nan)
+                optimizer.step()
+                if stabilize:
+                    model.rnn.stabilize_()            # back onto the stable set
             total_loss += loss.detach()
             correct += right
-    return total_loss / n, correct.float() / n
+    return total_loss / y_all.shape[0], correct.float() / y_all.shape[0]
 
 
 def make_data(config, intervals, device):
     """Training data from ``seed``, validation data from ``seed + 1``."""
     def generate(seq_len, n_sequences, seed):
         try:
-            return data_generator(config["n_symbols"], config["n_distractors"], intervals,
-                                  seq_len, n_sequences, seed, device)
+            return data.data_generator(config["n_symbols"], config["n_distractors"], intervals,
+                                       seq_len, n_sequences, seed, device)
         except ValueError as e:
             raise UsageError(str(e)) from None
     return (generate(config["seq_len"], config["n_sequences"], config["seed"]),
@@ -105,8 +115,8 @@ def main(argv=None):
     # Build in the old code's order (data, model, optimiser, orbit states) so
     # that a seed gives the same numbers.
     torch.manual_seed(config["seed"])
-    data, data_val = make_data(config, intervals, device)
-    model_kwargs = {"n_classes": data["n_classes"], "input_size": data["input_size"],
+    train_set, valid_set = make_data(config, intervals, device)
+    model_kwargs = {"n_classes": train_set["n_classes"], "input_size": train_set["input_size"],
                     **{k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K",
                                               "init")}}
     model = SequenceClassifier(**model_kwargs).to(device)
@@ -116,7 +126,7 @@ def main(argv=None):
     orbit = None
     if config["interval_orbit"] >= 1:
         # Each one-hot symbol held constant; the class logits are recorded.
-        const_inputs = torch.eye(data["input_size"], device=device)
+        const_inputs = torch.eye(train_set["input_size"], device=device)
         orbit = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
                              config["seq_len_orbit"], config["burnout_orbit"],
                              config["std_orbit"])
@@ -125,8 +135,11 @@ def main(argv=None):
                       columns=COLUMNS, monitor="valid. acc.", save="last", orbit=orbit,
                       scheduler=scheduler)
     for epoch in trainer.epochs():
-        train_loss, train_acc = run_epoch(model, data, config["batch_size"], trainer)
-        val_loss, val_acc = run_epoch(model, data_val, config["batch_size"])
+        train_loss, train_acc = run_epoch(model, train_set, config["batch_size"], trainer,
+                                          optimizer, config["stabilize"])
+        val_loss, val_acc = run_epoch(model, valid_set, config["batch_size"])
+        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
+            orbit.sample()                            # the orbit diagram at this epoch
         row = dict(zip(COLUMNS, (epoch, train_loss, train_acc, val_loss, val_acc)))
         trainer.end_epoch(epoch, row, {"train_loss": train_loss, "val_loss": val_loss,
                                        "train_acc": train_acc, "val_acc": val_acc})

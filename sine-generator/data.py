@@ -1,4 +1,4 @@
-"""Sine-wave data (SPEC section 7): constant input w, target sin(w t)."""
+"""Sine-wave data: constant input w, target sin(w t)."""
 import numpy as np
 import torch
 

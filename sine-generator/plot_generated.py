@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from attractors.plotting import save_figure  # noqa: E402
-from attractors.runs import RunFolderError, load_checkpoint  # noqa: E402
-from data import data_generator  # noqa: E402
-from model import SineGenerator  # noqa: E402
+from attractors.run_files import RunFolderError, load_model_file  # noqa: E402
+from attractors.tasks import import_sibling  # noqa: E402
+
+data = import_sibling(__file__, "data")
+TASK = import_sibling(__file__, "task").TASK
 
 
 def main(argv=None):
@@ -29,26 +31,24 @@ def main(argv=None):
                              "objects (only for files you trust)")
     args = parser.parse_args(argv)
     try:
-        checkpoint = load_checkpoint(args.folder, trust_pickle=args.trust_pickle)
+        saved = load_model_file(args.folder, trust_pickle=args.trust_pickle)
+        model = TASK.build_model(saved, dtype=torch.float32)
     except RunFolderError as e:
         sys.exit(f"plot_generated.py: error: {e}")
-    config = checkpoint["config"]
-    model = SineGenerator(**checkpoint["model_kwargs"])
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
+    config = saved["config"]
     seq_len = args.seq_len or config["seq_len"]
-    data = data_generator(config["min_freq"], config["max_freq"], max(args.n_waves, 1),
-                          seq_len, "cpu")
+    waves = data.data_generator(config["min_freq"], config["max_freq"], max(args.n_waves, 1),
+                                seq_len, "cpu")
     with torch.no_grad():
-        generated, _ = model(data["u"])
-    fig, axes = plt.subplots(len(data["freqs"]), 1, figsize=(7, 1.8 * len(data["freqs"])),
+        generated, _ = model(waves["u"])
+    fig, axes = plt.subplots(len(waves["freqs"]), 1, figsize=(7, 1.8 * len(waves["freqs"])),
                              sharex=True, squeeze=False)
     for k, ax in enumerate(axes[:, 0]):
-        ax.plot(data["y"][:, k, 0], color="0.6", lw=2, label="target")
+        ax.plot(waves["y"][:, k, 0], color="0.6", lw=2, label="target")
         ax.plot(generated[:, k, 0], color="C3", lw=1, label="model")
-        ax.set_ylabel(f"w={data['freqs'][k]:.3f}")
+        ax.set_ylabel(f"w={waves['freqs'][k]:.3f}")
     axes[0, 0].legend(loc="upper right", ncol=2)
-    axes[0, 0].set_title(f"epoch {checkpoint['epoch']} ({config['rnn_type']})")
+    axes[0, 0].set_title(f"epoch {saved['epoch']} ({config['rnn_type']})")
     axes[-1, 0].set_xlabel("t")
     if seq_len > config["seq_len"]:
         for ax in axes[:, 0]:

@@ -3,13 +3,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attractors.options import (build_parser, check_orbit_options, check_positive,
-                                parse_options, run_cli, select_device, UsageError)
+from attractors.options import (add_optimiser_options, add_run_options, build_parser,
+                                check_orbit_options, check_positive, parse_options, run_cli,
+                                select_device, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
-from attractors.training import Trainer, optimiser_options
-from data import batches, data_generator, orbit_inputs
-from model import SineGenerator
+from attractors.tasks import import_sibling
+from attractors.training import Trainer
+
+data = import_sibling(__file__, "data")
+SineGenerator = import_sibling(__file__, "model").SineGenerator
 
 DESCRIPTION = "Train a recurrent network to generate sin(w t) from the constant input w."
 
@@ -20,7 +23,8 @@ def add_config_options(group):
     group.add_argument("--batch_size", type=int, default=10, help="sequences per batch")
     group.add_argument("--n_sequences", type=int, default=100,
                        help="training sequences (frequencies)")
-    optimiser_options(group)
+    add_optimiser_options(group)
+    add_run_options(group)
     group.add_argument("--min_freq", type=float, default=np.pi / 16,
                        help="lowest training frequency (pi/16)")
     group.add_argument("--max_freq", type=float, default=np.pi / 8,
@@ -51,8 +55,8 @@ def main(argv=None):
     # Build in the old code's order (data, model, optimiser, orbit states) so
     # that a seed gives the same numbers.
     torch.manual_seed(config["seed"])
-    data = data_generator(config["min_freq"], config["max_freq"], config["n_sequences"],
-                          config["seq_len"], device)
+    waves = data.data_generator(config["min_freq"], config["max_freq"], config["n_sequences"],
+                                config["seq_len"], device)
     model_kwargs = {k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K", "init")}
     model = SineGenerator(**model_kwargs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), config["lr"])
@@ -60,7 +64,7 @@ def main(argv=None):
                                                      config["gamma"])
     orbit = None
     if config["interval_orbit"] >= 1:
-        orbit = OrbitSampler(model, orbit_inputs(device), config["n_sequences_orbit"],
+        orbit = OrbitSampler(model, data.orbit_inputs(device), config["n_sequences_orbit"],
                              config["seq_len_orbit"], config["burnout_orbit"],
                              config["std_orbit"])
     trainer = Trainer(system, model, optimizer, config, "sine-generator", model_kwargs,
@@ -70,11 +74,16 @@ def main(argv=None):
     for epoch in trainer.epochs():
         model.train()
         total = torch.zeros((), device=device)
-        for u, y in batches(data, config["batch_size"]):
-            prediction, _ = model(u)
+        for u, y in data.batches(waves, config["batch_size"]):
+            prediction, _ = model(u)                  # from a zero state
             loss = F.mse_loss(prediction, y, reduction="sum")
-            trainer.step(loss)
+            if trainer.backward(loss):                # clipped; False: skip (--on_nan)
+                optimizer.step()
+                if config["stabilize"]:
+                    model.rnn.stabilize_()            # back onto the stable set
             total += loss.detach()
+        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
+            orbit.sample()                            # the orbit diagram at this epoch
         loss = total / n_points
         trainer.end_epoch(epoch, {"epoch": epoch, "loss": loss}, {"total_loss": loss})
     trainer.finish()

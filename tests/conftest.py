@@ -1,31 +1,28 @@
-"""Helpers to load a task's scripts (folders with dashes, same module names
-``data``/``model`` in every task) into the test process."""
-import importlib.util
+"""Shared test helpers. Scripts (a task's train.py, the root scripts) are
+loaded through the project's one loader, attractors.tasks.load_task_module,
+so that their main() runs in the test process: the same code as the command,
+without the second or so of a new Python process each time."""
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from attractors.tasks import load_task_module
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parent.parent
-TASK_MODULES = ("data", "model", "train")
 
 
-def load_script(relpath, name=None):
-    """Import ``ROOT/relpath`` as a fresh module; its folder's ``data`` and
-    ``model`` resolve to that task's files."""
+def load_script(relpath):
+    """The script ``ROOT/relpath`` as a module, e.g. ``"sine-generator/train.py"``."""
     path = ROOT / relpath
-    for module in TASK_MODULES:
-        sys.modules.pop(module, None)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(name or path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+    return load_task_module(str(path.parent), path.stem)
+
+
+def task_files(folder):
+    """A task folder's ``train``, ``data``, ``model`` and ``task`` modules."""
+    return type("Task", (), {name: load_script(f"{folder}/{name}.py")
+                             for name in ("train", "data", "model", "task")})
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -41,10 +38,8 @@ def one_thread():
 
 @pytest.fixture
 def sine():
-    """The sine-generator task: ``sine.train``, ``sine.data``, ``sine.model``."""
-    train = load_script("sine-generator/train.py", "sine_train")
-    return type("Task", (), {"train": train, "data": sys.modules["data"],
-                             "model": sys.modules["model"]})
+    """The sine-generator task: ``sine.train``, ``sine.data``, ``sine.model``, ``sine.task``."""
+    return task_files("sine-generator")
 
 
 TINY_SINE = ["--epochs", "3", "--seq_len", "20", "--n_sequences", "4", "--batch_size", "2",

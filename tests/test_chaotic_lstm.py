@@ -3,6 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
+from attractors import chaos as core
+from attractors.smoothness import grid
 from conftest import load_script
 
 TINY = ["--attractor_steps", "60", "--burnout_attractor", "10", "--steps", "30", "--burnout", "10",
@@ -46,24 +48,24 @@ def test_slice_grid_and_its_orientation(tiny_run, chaos):
     assert losses[i1, j0] == 0.0
     # Each entry [i, j] is the point (s1[i], s2[j]); the old script wrote point k
     # into column k - 1, so its first point landed in the last column.
-    W, R = chaos.chaotic_params(), chaos.random_weights(0)
-    reference = chaos.simulate(W, 30, burnout=10)
+    W, R = core.chaotic_params(), core.random_weights(0)
+    reference = core.simulate(W, 30, burnout=10)
     for i, j in [(0, 0), (len(s1) - 1, len(s2) - 1), (2, 4)]:
         point = {k: s1[i] * W[k] + s2[j] * R[k] for k in W}
-        out = chaos.simulate(point, 30, burnout=10)
+        out = core.simulate(point, 30, burnout=10)
         expected = float(((out - reference) ** 2).mean())
         assert losses[i, j] == pytest.approx(expected, rel=1e-4, abs=1e-9)
 
 
 def test_batched_line_equals_the_module_point_by_point(chaos):
     s = np.array([0.6, 0.9, 1.0, 1.3])
-    losses, first = chaos.line(s, steps=25, burnout=5, chunk_size=3)  # chunks of 3: two chunks
-    lstm = chaos.chaotic_lstm()
+    losses, first = core.line(s, steps=25, burnout=5, chunk_size=3)  # chunks of 3: two chunks
+    lstm = core.chaotic_lstm()
     h0 = torch.full((1, 1, 2), 0.5)
     outputs = []
     for value in s:
         with torch.no_grad():
-            lstm.weight_hh_l0.copy_(value * torch.tensor(chaos.CHAOTIC_WEIGHT))
+            lstm.weight_hh_l0.copy_(value * torch.tensor(core.CHAOTIC_WEIGHT))
             out, _ = lstm(torch.zeros(25, 1, 1), (h0, h0))
         outputs.append(out[5:, 0])
     for k, out in enumerate(outputs):
@@ -73,7 +75,7 @@ def test_batched_line_equals_the_module_point_by_point(chaos):
 
 
 def test_same_seed_same_direction(chaos):
-    a, b, c = chaos.random_weights(3), chaos.random_weights(3), chaos.random_weights(4)
+    a, b, c = core.random_weights(3), core.random_weights(3), core.random_weights(4)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["weight_hh_l0"], c["weight_hh_l0"])
 
@@ -82,11 +84,11 @@ def test_grid_keeps_its_size_and_includes_the_required_values(chaos):
     cases = [(0, 2, 150, (0.0, 1.0)), (-0.5, 0.5, 150, (0.0,)), (0.5, 2, 5000, (1.0,)),
              (0, 2, 2, (0.0, 1.0)), (0.9, 1.1, 3, (1.0,))]
     for lo, hi, n, required in cases:
-        g = chaos.grid(lo, hi, n, required)
+        g = grid(lo, hi, n, required)
         assert g[0] == lo and g[-1] == hi and np.all(np.diff(g) > 0)
         assert all(r in g for r in required)
         assert len(g) in (n, n + 1)
-    assert len(chaos.grid(0, 2, 150, (0.0, 1.0))) == 150
+    assert len(grid(0, 2, 150, (0.0, 1.0))) == 150
 
 
 def test_smoothness_part(chaos, tmp_path):

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from attractors.dynamics import (StateMap, classify_trajectories, find_fixed_points,
                                  lyapunov_exponents)
@@ -51,10 +50,10 @@ def test_fixed_point_of_a_contraction_is_unique_and_stable():
 def test_lyapunov_exponent_at_a_stable_point_is_log_spectral_radius():
     fmap = StateMap(small_rnn(0.5), torch.tensor([0.3, -0.2]))
     point = find_fixed_points(fmap, fmap.random_states(2))[0]
-    lam = lyapunov_exponents(fmap, fmap.random_states(3), steps=400, burn_in=300)
+    lam = lyapunov_exponents(fmap, fmap.random_states(3), steps=400, burnout=300)
     expected = torch.log(torch.tensor(point["spectral_radius"], dtype=torch.float64))
     assert torch.allclose(lam[:, 0], expected.expand(3), atol=5e-3)
-    both = lyapunov_exponents(fmap, fmap.random_states(1), steps=400, burn_in=300, k=2)
+    both = lyapunov_exponents(fmap, fmap.random_states(1), steps=400, burnout=300, k=2)
     assert both[0, 0] >= both[0, 1]
 
 

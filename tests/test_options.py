@@ -32,7 +32,7 @@ def test_precedence_defaults_file_command_line(sine, tmp_path):
     ('{"epochs": "ten"}', "'epochs' must be an integer"),
     ('{"epochs": true}', "'epochs' must be an integer"),
     ('{"lr": "fast"}', "'lr' must be a number"),
-    ('{"milestones": 5}', "'milestones' must be a list"),
+    ('{"milestones": "5"}', "'milestones' must be a list"),
     ('{"stabilize": 1}', "'stabilize' must be true or false"),
     ('{"rnn_type": "LSTMX"}', "unknown rnn_type 'LSTMX'"),
     ("[1, 2]", "must hold a JSON object"),

@@ -49,7 +49,7 @@ def test_quasi_periodic_is_aperiodic_and_nan_is_not_settled():
 
 
 def test_summary_and_bifurcation_epochs():
-    summary = summarise(make_file(), frequency=10)
+    summary = summarise(make_file(), interval=10)
     assert list(summary.loc[summary.input == 1, "distinct_fixed_points"]) == [1, 2, 2, 1]
     assert list(summary.loc[summary.input == 0, "epoch"]) == [10, 20, 30, 40]
     changes = bifurcation_epochs(summary)

@@ -71,8 +71,8 @@ def test_without_display_saves_beside_the_file(orbit_file):
     (["-n", "2"], "initial state -n 2 is out of range"),
     (["-i", "3"], "input -i 3 is out of range"),
     (["-j", "1"], "output -j 1 is out of range"),
-    (["-fe", "6"], "final sample -fe 6 is out of range"),
-    (["-ie", "4", "-fe", "2"], "comes after"),
+    (["-ie", "6"], "no sample from -ie 6 to -fe -1"),
+    (["-ie", "4", "-fe", "2"], "no sample from -ie 4 to -fe 2"),
     (["-b", "20"], "leaves no time step"),
 ])
 def test_bad_indices_are_one_line_errors(plot, orbit_file, tmp_path, args, message):
@@ -92,10 +92,11 @@ def test_not_an_orbit_file(plot, tmp_path):
 
 def test_x_axis_is_in_epochs(orbit_file):
     import matplotlib.pyplot as plt
-    from attractors.plotting import load_orbit, plot_orbit
-    trajectory, frequency = load_orbit(orbit_file)
+    from attractors.plotting import plot_orbit
+    from attractors.run_files import load_orbit_file
+    trajectory, interval = load_orbit_file(orbit_file)
     fig, ax = plt.subplots()
-    plot_orbit(ax, trajectory, frequency, "orbit1d", initial=2)
+    plot_orbit(ax, trajectory, interval, "orbit1d", initial=2)
     x = ax.collections[0].get_offsets()[:, 0]
     assert x.min() == 15 and x.max() == 30      # samples 2..5, every 5 epochs
     plt.close(fig)

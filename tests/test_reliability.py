@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_SINE, load_script
-from attractors.files import atomic_write, save_torch
+from attractors.run_files import atomic_write, save_torch
 from attractors.training import TrainingStopped
 
 RESUMABLE = TINY_SINE + ["--milestones", "2", "4", "--gamma", "0.5", "--interval_save_orbit", "2"]

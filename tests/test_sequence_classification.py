@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import ROOT, load_script
+from conftest import ROOT, load_script, task_files
 
 # Two windows of 3 positions in 12 steps: 2 symbols, 4 distractors, 4 classes.
 TINY = ["--epochs", "3", "--seq_len", "12", "--seq_len_val", "10", "--n_sequences", "6",
@@ -30,9 +30,7 @@ def files_in(folder):
 @pytest.fixture
 def task():
     """The temporal-order task: ``task.train``, ``task.data``, ``task.model``."""
-    train = load_script("sequence-classification/train.py", "sequence_classification_train")
-    return type("Task", (), {"train": train, "data": sys.modules["data"],
-                             "model": sys.modules["model"]})
+    return task_files("sequence-classification")
 
 
 def load(path):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from attractors import smoothness
-from conftest import load_script
+from attractors.tasks import load_run
+from conftest import ROOT, load_script, task_files
 
 TINY_RUN = ["--epochs", "2", "--seq_len", "12", "--n_sequences", "3", "--batch_size", "3",
             "--hidden_size", "4"]
@@ -21,7 +22,7 @@ def script():
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Tiny sine runs trained with sine-generator/train.py: two LSTMs and a dtriv."""
-    train = load_script("sine-generator/train.py", "sine_train_smoothness")
+    train = load_script("sine-generator/train.py")
     root = tmp_path_factory.mktemp("smooth")
     folders = {}
     for name, extra in [("lstm", []), ("lstm_seed3", ["--seed", "3"]),
@@ -89,11 +90,17 @@ def test_script_writes_figure_and_csv(runs, script, tmp_path):
     assert 0.0 in set(curves["s"])
 
 
+def loss_of(folder):
+    """The smoothness loss of a run, as analyse_smoothness.py builds it."""
+    task, model, saved = load_run(folder, [ROOT])
+    return task.smoothness_loss(model, saved["config"], None), saved
+
+
 def test_loss_is_the_sine_training_loss(runs):
-    task, checkpoint = smoothness.load_run(runs["lstm"])
-    load_script("sine-generator/train.py", "sine_train_check")
-    import data, model  # the sine task's modules, as train.py sees them
-    net = model.SineGenerator(**checkpoint["model_kwargs"])
+    task, checkpoint = loss_of(runs["lstm"])
+    sine = task_files("sine-generator")
+    data = sine.data
+    net = sine.model.SineGenerator(**checkpoint["model_kwargs"])
     net.load_state_dict(checkpoint["model"])
     c = checkpoint["config"]
     d = data.data_generator(c["min_freq"], c["max_freq"], c["n_sequences"], 20, "cpu")
@@ -104,7 +111,7 @@ def test_loss_is_the_sine_training_loss(runs):
 
 @pytest.mark.parametrize("name", ["lstm", "dtriv"])
 def test_batched_equals_point_by_point(runs, name):
-    task, _ = smoothness.load_run(runs[name])
+    task, _ = loss_of(runs[name])
     theta = smoothness.parameters_of(task.model)
     direction = smoothness.random_direction(theta, 0)
     s = smoothness.line_grid(-0.5, 0.5, 5)
@@ -117,7 +124,7 @@ def test_batched_equals_point_by_point(runs, name):
 
 @pytest.mark.parametrize("name", ["lstm", "dtriv"])
 def test_exact_curvature_matches_second_differences(runs, name):
-    task, _ = smoothness.load_run(runs[name])
+    task, _ = loss_of(runs[name])
     theta = smoothness.parameters_of(task.model)
     direction = smoothness.random_direction(theta, 1)
     h = 1e-4
@@ -130,7 +137,7 @@ def test_towards_another_run_reaches_it_at_s_equal_one(runs, script, tmp_path):
     results = script.main([str(runs["lstm"]), "--towards", str(runs["lstm_seed3"]),
                            "--s_range", "0", "1", "--n_points", "3", "--seq_lens", "8",
                            "--no_curvature", "-o", str(tmp_path / "t.png")])
-    other, _ = smoothness.load_run(runs["lstm_seed3"])
+    other, _ = loss_of(runs["lstm_seed3"])
     assert results["curves"][0, -1] == pytest.approx(other.loss(8), rel=1e-10)
 
 
@@ -157,4 +164,4 @@ def test_unknown_experiment_is_refused(runs, script, tmp_path, capsys):
     torch.save(checkpoint, tmp_path / "x" / "model.pth")
     with pytest.raises(SystemExit):
         script.main([str(tmp_path / "x")])
-    assert "no smoothness loss is implemented for 'not-yet'" in capsys.readouterr().err
+    assert "no task folder describes 'not-yet' runs" in capsys.readouterr().err

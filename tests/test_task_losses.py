@@ -5,24 +5,24 @@ import pytest
 from conftest import load_script
 from test_sequence_classification import TINY as TINY_ORDER
 from test_word_language_model import TINY as TINY_LM, write_corpus
-from attractors.task_losses import scaled_windows
+from conftest import load_script as _load
+scaled_windows = _load("sequence-classification/data.py").scaled_windows
 
 
 def test_windows_keep_their_relative_positions():
-    config = {"position_symbols_start": [9, 39], "position_symbols_len": [10], "seq_len": 200}
-    assert scaled_windows(config, 200) == [(9, 19), (39, 49)]
-    assert scaled_windows(config, 400) == [(18, 38), (78, 98)]
-    assert scaled_windows(config, 25) == [(1, 2), (4, 5)]
+    assert scaled_windows([9, 39], [10], 1) == [(9, 19), (39, 49)]
+    assert scaled_windows([9, 39], 10, 2) == [(18, 38), (78, 98)]
+    assert scaled_windows([9, 39], [10], 25 / 200) == [(1, 2), (4, 5)]
 
 
 def smoothness(folder, *extra):
-    script = load_script("analyse_smoothness.py", "analyse_smoothness_script")
+    script = load_script("analyse_smoothness.py")
     script.main([folder, "--seq_lens", "12", "24", "--n_points", "11", *extra])
     return pd.read_csv(f"{folder}/smoothness.csv")
 
 
 def test_temporal_order_run(tmp_path):
-    train = load_script("sequence-classification/train.py", "order_train")
+    train = load_script("sequence-classification/train.py")
     folder = train.main(TINY_ORDER + ["--folder", str(tmp_path / "run")])
     table = smoothness(folder)
     assert len(table) == 2 and (table.filter(like="ipschitz").iloc[:, 0] >= 0).all()
@@ -33,7 +33,7 @@ def test_temporal_order_run(tmp_path):
 
 def test_language_model_run_needs_its_corpus(tmp_path):
     corpus = write_corpus(tmp_path / "corpus")
-    train = load_script("word-language-model/train.py", "lm_train")
+    train = load_script("word-language-model/train.py")
     folder = train.main(TINY_LM + ["--data", str(corpus), "--folder", str(tmp_path / "run")])
     with pytest.raises(SystemExit):
         smoothness(folder)                      # no --data: a one-line error

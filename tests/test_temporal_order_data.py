@@ -1,19 +1,15 @@
 """Temporal-order data generator (sequence-classification/data.py)."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-_PATH = Path(__file__).resolve().parents[1] / "sequence-classification" / "data.py"
-_spec = importlib.util.spec_from_file_location("temporal_order_data", _PATH)
-data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(data)
+from conftest import load_script
+
+data = load_script("sequence-classification/data.py")
 
 
 def reference(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed):
-    """SPEC §8 taken literally: one scalar draw at a time, in order."""
+    """The original generator taken literally: one scalar draw at a time, in order."""
     rng = np.random.RandomState(seed)
     n_windows = len(intervals)
     u = np.zeros((seq_len, n_sequences, n_symbols + n_distractors))

@@ -1,5 +1,4 @@
 """Data layer of the word-language-model: corpus, cache, batching, LAMBADA, download."""
-import importlib.util
 import os
 import pathlib
 import random
@@ -11,16 +10,10 @@ import torch
 WLM = pathlib.Path(__file__).resolve().parents[1] / "word-language-model"
 
 
-def _load(name, filename):
-    # The folder name has a hyphen and other tasks also have a data.py: load by path.
-    spec = importlib.util.spec_from_file_location(name, WLM / filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script  # noqa: E402
 
-
-data = _load("wlm_data", "data.py")
-download = _load("wlm_download", "download.py")
+data = load_script("word-language-model/data.py")
+download = load_script("word-language-model/download.py")
 
 
 def _write_corpus(folder, n_lines=300, seed=0):
@@ -126,8 +119,8 @@ def test_unwritable_folder_warns_once_and_loads(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    # chmod does not stop root, so make the temporary file creation fail instead.
-    monkeypatch.setattr(data.tempfile, "mkstemp", refuse)
+    # chmod does not stop root, so make the write itself fail instead.
+    monkeypatch.setattr(data, "save_torch", refuse)
     monkeypatch.setattr(data, "_warned_folders", set())
     with pytest.warns(RuntimeWarning, match="could not write the corpus cache"):
         corpus = data.load_corpus(folder)

@@ -1,7 +1,6 @@
 """word-language-model: model, truncated back-propagation, orbit sampling,
 the run folder, generation and every RNN type, on a small corpus written here."""
 import random
-import sys
 import warnings
 
 import pandas as pd
@@ -12,7 +11,7 @@ from torch import nn
 from attractors.options import UsageError, run_cli
 from attractors.orbit import OrbitSampler
 from attractors.rnn import RNN_TYPES
-from conftest import load_script
+from conftest import load_script, task_files
 
 ORBIT_WORDS = ["<eos>", "of", "the", ",", ".", "to", "is", "by", "secret", "Japan",
                "Valkyria", "<unk>"]
@@ -27,12 +26,10 @@ TINY_ORBIT = ["--interval_orbit", "1", "--seq_len_orbit", "9", "--burnout_orbit"
 @pytest.fixture(scope="module")
 def wlm():
     """The task's modules: ``wlm.train``, ``wlm.model``, ``wlm.data``, ``wlm.generate``."""
-    plot = load_script("word-language-model/plot_history.py", "wlm_plot_history")
-    generate = load_script("word-language-model/generate.py", "wlm_generate")
-    train = load_script("word-language-model/train.py", "wlm_train")
-    return type("Task", (), {"train": train, "model": sys.modules["model"],
-                             "data": sys.modules["data"], "generate": generate,
-                             "plot": plot})
+    task = task_files("word-language-model")
+    task.plot = load_script("word-language-model/plot_history.py")
+    task.generate = load_script("word-language-model/generate.py")
+    return task
 
 
 def write_corpus(folder, n_lines=(300, 60, 60), words=None, seed=0):
@@ -52,6 +49,18 @@ def corpus_dir(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("wikitext"))
 
 
+class PlainBackward:
+    """Stands in for the Trainer in train_epoch: back-propagation, no clipping."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def backward(self, loss):
+        self.optimizer.zero_grad()
+        loss.backward()
+        return True
+
+
 def run(wlm, tmp_path, corpus_dir, *extra, name="run"):
     return wlm.train.main(TINY + ["--data", str(corpus_dir), "--folder", str(tmp_path / name),
                                   *extra])
@@ -60,7 +69,7 @@ def run(wlm, tmp_path, corpus_dir, *extra, name="run"):
 # ---------------------------------------------------------------- model
 
 def test_importing_runs_nothing(capsys):
-    load_script("word-language-model/train.py", "wlm_train_quiet")
+    load_script("word-language-model/train.py")
     assert capsys.readouterr() == ("", "")
 
 
@@ -123,12 +132,8 @@ def test_state_is_carried_across_windows_and_detached(wlm):
     model.rnn.forward = spy
     source = wlm.data.batchify(torch.randint(20, (3 * 25,)), 3)   # 25 steps: windows 10, 10, 4
     optimizer = torch.optim.SGD(model.parameters(), 0.1)
-
-    def step(loss):
-        optimizer.zero_grad()
-        loss.backward()   # would fail if the graph reached into an earlier window
-        optimizer.step()
-    wlm.train.train_epoch(model, source, 10, step)
+    # backward would fail if the graph reached into an earlier window
+    wlm.train.train_epoch(model, source, 10, PlainBackward(optimizer), optimizer, False)
     assert len(seen) == 3
     first_in, first_out = seen[0]
     assert all(torch.equal(s, torch.zeros(1, 3, 5)) for s in first_in)
@@ -157,13 +162,8 @@ def test_one_tiny_epoch_decreases_the_training_loss(wlm, corpus_dir):
     model = wlm.model.WordLanguageModel(len(corpus.dictionary), embed_size=8, hidden_size=8,
                                         dropout=0.0)
     optimizer = torch.optim.Adam(model.parameters(), 0.01)
-
-    def step(loss):
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
     before = wlm.train.evaluate(model, source, 12)
-    wlm.train.train_epoch(model, source, 12, step)
+    wlm.train.train_epoch(model, source, 12, PlainBackward(optimizer), optimizer, False)
     after = wlm.train.evaluate(model, source, 12)
     assert after < before - 0.1
 

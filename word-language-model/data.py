@@ -18,12 +18,13 @@ steps whose targets are the inputs shifted by one step.
 import os
 import re
 import shlex
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from attractors.run_files import save_torch
 
 EOS = "<eos>"
 WIKITEXT_FILES = ("train.txt", "valid.txt", "test.txt")
@@ -305,31 +306,15 @@ _warned_folders = set()
 
 def _write_cache(data_dir, kind, blob):
     """Write the cache atomically; if the folder is not writable, warn once and go on."""
-    path = os.path.join(data_dir, CACHE_FILES[kind])
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{CACHE_FILES[kind]}.", suffix=".tmp", dir=data_dir)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a cache can be shared
-        os.replace(tmp, path)
+        save_torch(blob, os.path.join(data_dir, CACHE_FILES[kind]))
     except OSError as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
         folder = os.path.abspath(data_dir)
         if folder not in _warned_folders:
             _warned_folders.add(folder)
             warnings.warn(f"could not write the corpus cache in {folder} ({err}); "
                           "the text will be tokenised again next time", RuntimeWarning,
                           stacklevel=3)
-    except BaseException:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- batching

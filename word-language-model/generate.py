@@ -13,17 +13,20 @@ import sys
 
 import torch
 
-from attractors.options import UsageError, run_cli, select_device
-from attractors.runs import RunFolderError, load_checkpoint
-from data import EOS, DatasetMissing, load_corpus
-from model import WordLanguageModel
+from attractors.options import (OneLineParser, UsageError, add_threads_option, run_cli,
+                                select_device, set_threads)
+from attractors.run_files import RunFolderError, load_model_file
+from attractors.tasks import import_sibling
+
+data = import_sibling(__file__, "data")
+TASK = import_sibling(__file__, "task").TASK
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wikitext-2")
 
 
 def parse(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(prog="generate.py", description=__doc__.splitlines()[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", help="training output folder (holding model.pth)")
     parser.add_argument("--data", default=DEFAULT_DATA,
                         help="corpus folder the model was trained on (for its vocabulary)")
@@ -35,7 +38,12 @@ def parse(argv=None):
                         help="words read before generating (default: start of a new line)")
     parser.add_argument("-o", "--output", help="write the text to this file, not to stdout")
     parser.add_argument("--cuda", action="store_true", help="run on the GPU cuda:0")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="load a model.pth of the original code, which holds pickled "
+                             "objects (only for files you trust)")
+    add_threads_option(parser)
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     if args.words < 0:
         raise UsageError("--words must be >= 0")
     if not args.temperature > 0:
@@ -43,18 +51,16 @@ def parse(argv=None):
     return args
 
 
-def load_model(folder, device):
+def load_model(folder, device, trust_pickle=False):
     """The saved model (in eval mode) and the config of its run."""
     try:
-        checkpoint = load_checkpoint(folder, map_location=device)
+        saved = load_model_file(folder, map_location=device, trust_pickle=trust_pickle)
+        if saved["experiment_name"] != TASK.name:
+            raise UsageError(f"{folder} is a {saved['experiment_name']} run, "
+                             "not a word-language-model run")
+        return TASK.build_model(saved, device, torch.float32), saved["config"]
     except RunFolderError as e:
         raise UsageError(str(e)) from None
-    if checkpoint["experiment_name"] != "word-language-model":
-        raise UsageError(f"{folder} is a {checkpoint['experiment_name']} run, "
-                         "not a word-language-model run")
-    model = WordLanguageModel(**checkpoint["model_kwargs"]).to(device)
-    model.load_state_dict(checkpoint["model"])
-    return model.eval(), checkpoint["config"]
 
 
 def prompt_ids(prompt, dictionary):
@@ -68,7 +74,7 @@ def prompt_ids(prompt, dictionary):
               file=sys.stderr)
     ids = [dictionary.word2idx.get(w, dictionary.word2idx.get("<unk>")) for w in words]
     if not ids:  # no prompt: start as after the end of a line
-        ids = [dictionary.word2idx[EOS]] if EOS in dictionary else [0]
+        ids = [dictionary.word2idx[data.EOS]] if data.EOS in dictionary else [0]
     return ids
 
 
@@ -90,7 +96,7 @@ def to_text(words):
     """Words joined by spaces, a new line in place of every <eos>."""
     lines, line = [], []
     for word in words:
-        if word == EOS:
+        if word == data.EOS:
             lines.append(" ".join(line))
             line = []
         else:
@@ -101,10 +107,10 @@ def to_text(words):
 def main(argv=None):
     args = parse(argv)
     device = select_device(args.cuda)
-    model, config = load_model(args.folder, device)
+    model, config = load_model(args.folder, device, args.trust_pickle)
     try:
-        corpus = load_corpus(args.data, lambada=config.get("lambada", False))
-    except DatasetMissing as e:
+        corpus = data.load_corpus(args.data, lambada=config.get("lambada", False))
+    except data.DatasetMissing as e:
         raise UsageError(str(e)) from None
     dictionary = corpus.dictionary
     if len(dictionary) != model.n_words:

@@ -6,15 +6,18 @@ from collections import defaultdict
 import torch
 from tqdm import tqdm
 
-from attractors.options import (build_parser, check_orbit_options, check_positive,
-                                parse_options, run_cli, select_device, UsageError)
+from attractors.options import (add_optimiser_options, add_run_options, build_parser,
+                                check_orbit_options, check_positive, parse_options, run_cli,
+                                select_device, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
-from attractors.runs import load_checkpoint
-from attractors.training import Trainer, optimiser_options
-from data import DatasetMissing, batchify, iter_batches, lambada_example, load_corpus
-from model import (FeedbackModel, OrbitProjection, WordLanguageModel, cross_entropy_sum,
-                   detach_state, orbit_inputs)
+from attractors.run_files import load_model_file
+from attractors.tasks import import_sibling
+from attractors.training import Trainer
+
+data = import_sibling(__file__, "data")
+model_py = import_sibling(__file__, "model")
+WordLanguageModel, cross_entropy_sum = model_py.WordLanguageModel, model_py.cross_entropy_sum
 
 DESCRIPTION = "Train a recurrent word-level language model on WikiText-2 (or LAMBADA)."
 COLUMNS = ["Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate"]
@@ -29,7 +32,8 @@ ORBIT_LOGITS_BUDGET = 2 ** 26
 def add_config_options(group):
     group.add_argument("--batch_size", type=int, default=100, help="batch size")
     group.add_argument("--epochs", type=int, default=100, help="maximum number of epochs")
-    optimiser_options(group)
+    add_optimiser_options(group)
+    add_run_options(group)
     group.add_argument("--embed_size", type=int, default=800, help="word embedding size")
     group.add_argument("--tied_weights", action="store_true",
                        help="share the embedding and decoder weights "
@@ -91,8 +95,8 @@ def parse(argv=None):
 def read_corpus(system, config):
     """The corpus, or a one-line usage error when its files are missing."""
     try:
-        corpus = load_corpus(system.data, rebuild=system.corpus, lambada=config["lambada"])
-    except DatasetMissing as e:
+        corpus = data.load_corpus(system.data, rebuild=system.corpus, lambada=config["lambada"])
+    except data.DatasetMissing as e:
         raise UsageError(str(e)) from None
     if system.verbose >= 1:
         print(f"Corpus {os.path.abspath(system.data)}: {len(corpus.dictionary)} words, "
@@ -104,31 +108,34 @@ def read_corpus(system, config):
 
 def batchify_or_fail(tokens, batch_size, what, device):
     try:
-        return batchify(tokens, batch_size).to(device)
+        return data.batchify(tokens, batch_size).to(device)
     except ValueError as e:
         raise UsageError(f"{what} set: {e}") from None
 
 
-def train_epoch(model, source, seq_len, step, progress=False):
+def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=False):
     """One pass of truncated back-propagation over a batchified ``source``.
 
     Each column starts from a zero state; the state reached at the end of a
     window starts the next one, detached so that gradients stay within a
-    window. ``step(loss)`` gets the window's summed cross-entropy (the old
-    code clipped and stepped on the sum, not the mean). Returns the mean
-    cross-entropy per predicted token.
+    window. The step is taken on the window's summed cross-entropy (the
+    original code clipped and stepped on the sum, not the mean). Returns the
+    mean cross-entropy per predicted token.
     """
     model.train()
     state = model.rnn.initial_state(source.size(1), source.device)
     total = torch.zeros((), device=source.device)
-    windows = iter_batches(source, seq_len)
+    windows = data.iter_batches(source, seq_len)
     if progress:
         windows = tqdm(windows, total=math.ceil((source.size(0) - 1) / seq_len),
                        desc="train", unit="batch", leave=False, dynamic_ncols=True)
     for inp, target in windows:
-        logits, state = model(inp, detach_state(state))
+        logits, state = model(inp, model_py.detach_state(state))
         loss = cross_entropy_sum(logits, target)
-        step(loss)
+        if trainer.backward(loss):                    # clipped; False: skip (--on_nan)
+            optimizer.step()
+            if stabilize:
+                model.rnn.stabilize_()                # back onto the stable set
         total += loss.detach()
     return total / ((source.size(0) - 1) * source.size(1))
 
@@ -140,7 +147,7 @@ def evaluate(model, source, seq_len):
     model.eval()
     state = model.rnn.initial_state(source.size(1), source.device)
     total = torch.zeros((), device=source.device)
-    for inp, target in iter_batches(source, seq_len):
+    for inp, target in data.iter_batches(source, seq_len):
         logits, state = model(inp, state)
         total += cross_entropy_sum(logits, target)
     return total / ((source.size(0) - 1) * source.size(1))
@@ -158,7 +165,7 @@ def evaluate_passages(model, passages, batch_size, device):
     total = torch.zeros((), device=device)
     for group in by_length.values():
         for start in range(0, len(group), batch_size):
-            examples = [lambada_example(p) for p in group[start:start + batch_size]]
+            examples = [data.lambada_example(p) for p in group[start:start + batch_size]]
             inp = torch.cat([i for i, _ in examples], dim=1).to(device)
             target = torch.cat([t for _, t in examples]).to(device)
             logits, _ = model(inp)
@@ -171,9 +178,9 @@ def make_orbit_sampler(model, dictionary, config, device):
     logits and, with ``orbit_use_feedback``, the model fed its own argmax;
     built in the old code's order (inputs, projections, initial states)."""
     n_words = len(dictionary)
-    const_inputs = orbit_inputs(n_words, device=device)
-    projection = OrbitProjection(dictionary, device)
-    feedback = FeedbackModel(model) if config["orbit_use_feedback"] else None
+    const_inputs = model_py.orbit_inputs(n_words, device=device)
+    projection = model_py.OrbitProjection(dictionary, device)
+    feedback = model_py.FeedbackModel(model) if config["orbit_use_feedback"] else None
     max_batch = max(1, ORBIT_LOGITS_BUDGET // (config["seq_len_orbit"] * n_words))
     sampler = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
                            config["seq_len_orbit"], config["burnout_orbit"],
@@ -232,8 +239,10 @@ def main(argv=None):
                          f"min_lr ({config['min_lr']})")
     for epoch in trainer.epochs():
         lr = current_lr(optimizer)
-        train_loss = train_epoch(model, train_data, config["seq_len"], trainer.step,
-                                 progress=system.verbose >= 2)
+        train_loss = train_epoch(model, train_data, config["seq_len"], trainer, optimizer,
+                                 config["stabilize"], progress=system.verbose >= 2)
+        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
+            orbit.sample()                            # the orbit diagram at this epoch
         valid_loss = score(valid_data)
         losses = {"train_loss": train_loss, "val_loss": valid_loss}
         if trainer.improves(valid_loss):
@@ -241,13 +250,13 @@ def main(argv=None):
             losses["test_loss"] = score(test_data)
         row = {"Epoch": epoch, "Train Loss": train_loss, "Valid Loss": valid_loss,
                "Valid PPL": torch.exp(valid_loss), "Learning Rate": lr}
-        trainer.end_epoch(epoch, row, losses)
-        if system.verbose >= 1:
-            trainer.progress.write(
-                f"Epoch {epoch:3d}  train loss {float(train_loss):.4f}  valid loss "
+        line = (f"Epoch {epoch:3d}  train loss {float(train_loss):.4f}  valid loss "
                 f"{float(valid_loss):.4f}  valid ppl {float(row['Valid PPL']):9.2f}  lr {lr:.2e}"
                 + ("  (saved, test loss {:.4f})".format(float(losses["test_loss"]))
                    if "test_loss" in losses else ""))
+        trainer.end_epoch(epoch, row, losses, line)
+        if system.verbose >= 1 and not trainer.lines:
+            trainer.write(line)
         if current_lr(optimizer) < config["min_lr"]:
             trainer.stop_early(epoch, f"The learning rate fell below min_lr ({config['min_lr']})")
             break
@@ -258,7 +267,7 @@ def main(argv=None):
 
 def report_best(folder):
     if os.path.isfile(os.path.join(folder, "model.pth")):
-        best = load_checkpoint(folder)
+        best = load_model_file(folder)
         print(f"Best model (epoch {best['epoch']}): valid loss {float(best['val_loss']):.4f}, "
               f"test loss {float(best['test_loss']):.4f}, "
               f"test ppl {float(torch.exp(torch.as_tensor(best['test_loss']))):.2f}")

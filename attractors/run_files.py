@@ -1,0 +1,283 @@
+"""The run folder: its file names, and one reader and one writer per file.
+
+A training run writes five files into its folder::
+
+    train.pyconfig.json           the config options       write_config / read_config
+    history.csv                   one row per epoch        History      / read_history
+    model.pth                     the saved model          save_model_file / load_model_file
+    checkpoint.pth                everything to --resume   save_checkpoint_file / load_checkpoint_file
+    orbit_per_epoch_diagram.pth   the orbit samples        save_orbit_file / load_orbit_file
+
+Every file is written to a temporary file in the same folder and moved into
+place with ``os.replace``, so a crash mid-write leaves the previous version.
+Everything is stored as tensors and plain Python values, so that
+``torch.load(weights_only=True)`` reads it.
+"""
+import argparse
+import json
+import os
+import random
+import tempfile
+
+import numpy as np
+import pandas as pd
+import torch
+
+CONFIG_FILE = "train.pyconfig.json"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.pth"
+CHECKPOINT_FILE = "checkpoint.pth"
+ORBIT_FILE = "orbit_per_epoch_diagram.pth"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, CHECKPOINT_FILE, ORBIT_FILE)
+
+CHECKPOINT_FORMAT = 1
+MODEL_KEYS = {"epoch", "model", "model_kwargs", "config", "experiment_name"}
+
+# mkstemp creates files readable by the owner only; give them the usual mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class RunFolderError(ValueError):
+    """A run folder, or a file in it, that cannot be used."""
+
+
+class OrbitFileError(RunFolderError):
+    """An orbit file that cannot be read or has the wrong layout."""
+
+
+class CheckpointError(RunFolderError):
+    """A checkpoint that cannot be used to resume."""
+
+
+# ------------------------------------------------------------------ writing
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file, then move it to ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_torch(obj, path):
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def write_json(obj, path):
+    text = json.dumps(obj, indent="\t") + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _need(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise RunFolderError(f"{folder} has no {name}: is it a training output folder?")
+    return path
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+# ------------------------------------------------------------------ config
+def write_config(config, folder):
+    write_json(config, os.path.join(folder, CONFIG_FILE))
+
+
+def read_config(folder):
+    with open(_need(folder, CONFIG_FILE)) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------ history
+def _cell(value):
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()[()]
+    # str() of a NumPy or Python number is its shortest exact text.
+    return str(value)
+
+
+class History:
+    """``history.csv``, one row per epoch, in the layout pandas' ``to_csv``
+    gives (an unnamed index column first), as the original code wrote it.
+
+    Rows are appended and flushed as they come, rather than rewriting the
+    whole table every epoch, which grew quadratically over long runs.
+    ``lines`` keeps the text of every row, to rewrite the file on resume.
+    """
+
+    def __init__(self, folder, columns, lines=()):
+        self.path = os.path.join(folder, HISTORY_FILE)
+        self.columns = list(columns)
+        self.lines = list(lines)
+        header = "," + ",".join(self.columns) + "\n"
+        text = header + "".join(line + "\n" for line in self.lines)
+        atomic_write(self.path, lambda f: f.write(text.encode()))
+
+    def append(self, row):
+        missing = set(self.columns) - set(row)
+        if missing:
+            raise KeyError(f"history row lacks {sorted(missing)}")
+        cells = [str(len(self.lines))] + [_cell(row[k]) for k in self.columns]
+        self.lines.append(",".join(cells))
+        with open(self.path, "a") as f:
+            f.write(self.lines[-1] + "\n")
+
+
+def read_history(folder):
+    """``history.csv`` as a DataFrame (its first, unnamed column is the index)."""
+    return pd.read_csv(_need(folder, HISTORY_FILE), index_col=0)
+
+
+# ------------------------------------------------------------------ model.pth
+def save_model_file(folder, *, epoch, model, model_kwargs, optimizer, losses, config,
+                    experiment_name):
+    """``model.pth``: the weights with what rebuilds the model, the epoch's
+    losses (plain numbers or tensors) and the config, as the original wrote it."""
+    save_torch({
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "model_kwargs": dict(model_kwargs),
+        "optimizer": optimizer.state_dict(),
+        **{k: _plain(v) for k, v in losses.items() if k != "epoch"},
+        "config": dict(config),
+        "experiment_name": experiment_name,
+    }, os.path.join(folder, MODEL_FILE))
+
+
+def _plain(value):
+    return value.detach().cpu() if isinstance(value, torch.Tensor) else value
+
+
+def load_model_file(folder, map_location="cpu", trust_pickle=False):
+    """The dict saved in ``model.pth``, read without unpickling arbitrary
+    objects. A file of the original code (it pickled an ``argparse.Namespace``)
+    is refused unless ``trust_pickle``; its config is then turned into a dict."""
+    path = _need(folder, MODEL_FILE)
+    try:
+        saved = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        if not trust_pickle:
+            old = "argparse.Namespace" in str(e) or "Unsupported global" in str(e)
+            raise RunFolderError(
+                (f"{path} holds pickled Python objects (a model.pth of the original code "
+                 "stores its config as an argparse.Namespace); unpickling can run arbitrary "
+                 "code, so it is refused. If you trust the file, pass --trust_pickle"
+                 if old else f"cannot safely load {path}: {_first_line(e)}")) from None
+        saved = _load_trusted(path, map_location)
+    if not isinstance(saved, dict) or not MODEL_KEYS <= set(saved):
+        raise RunFolderError(f"{path} is not a model file of this project "
+                             f"(needs keys {', '.join(sorted(MODEL_KEYS))})")
+    return saved
+
+
+def _load_trusted(path, map_location):
+    try:
+        saved = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise RunFolderError(f"cannot load {path}: {_first_line(e)}") from None
+    if isinstance(saved, dict) and isinstance(saved.get("config"), argparse.Namespace):
+        saved["config"] = vars(saved["config"])
+    return saved
+
+
+# ------------------------------------------------------------------ checkpoint.pth
+def capture_rng_state():
+    """The torch, CUDA, NumPy and Python random states, in plain types."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, python_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": version, "internal": list(internal), "gauss": python_gauss},
+    }
+
+
+def restore_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
+def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, history_lines,
+                         orbit, config):
+    """``checkpoint.pth``: everything needed to continue a run exactly where
+    it stopped (model, optimiser, scheduler, random-number states, history,
+    orbit samples)."""
+    save_torch({
+        "format_version": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "best": best,
+        # the CSV lines themselves, so a resumed history.csv is byte-identical
+        "history": list(history_lines),
+        "orbit": orbit.state_dict() if orbit is not None else None,
+        "rng": capture_rng_state(),
+        "config": dict(config),
+    }, os.path.join(folder, CHECKPOINT_FILE))
+
+
+def load_checkpoint_file(folder, map_location="cpu"):
+    """Read and check ``checkpoint.pth``; one-line errors."""
+    path = os.path.join(folder, CHECKPOINT_FILE)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"nothing to resume in {folder}: it has no {CHECKPOINT_FILE}") from None
+    except Exception as e:
+        raise CheckpointError(f"cannot read {path}: {_first_line(e)}") from None
+    needed = {"format_version", "epoch", "model", "optimizer", "best", "history", "rng",
+              "config"}
+    if not isinstance(data, dict) or not needed <= set(data):
+        raise CheckpointError(f"{path} is not a training checkpoint of this project")
+    if data["format_version"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has format {data['format_version']}, "
+                              f"this version reads {CHECKPOINT_FORMAT}")
+    if len(data["history"]) != data["epoch"] + 1:
+        raise CheckpointError(f"{path} is inconsistent: {len(data['history'])} history rows "
+                              f"for epoch {data['epoch']}")
+    return data
+
+
+# ------------------------------------------------------------------ orbit file
+def save_orbit_file(path, trajectory, interval):
+    """``{"frequency": interval, "trajectory": T}``: the file keeps the
+    original's key ``frequency`` for the number of epochs between samples."""
+    save_torch({"frequency": int(interval), "trajectory": trajectory}, path)
+
+
+def load_orbit_file(path):
+    """``(trajectory as a NumPy array, interval)`` from an orbit file written
+    by this project or by the original code; ``interval`` is the number of
+    epochs between two samples (the file's ``frequency``)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise OrbitFileError(f"no such orbit file: {path}") from None
+    except Exception as e:  # pickle, zip and weights_only errors all land here
+        raise OrbitFileError(f"cannot read orbit file {path}: {_first_line(e)}") from None
+    if not isinstance(data, dict) or not {"frequency", "trajectory"} <= set(data):
+        raise OrbitFileError(f"{path} is not an orbit file (needs keys 'frequency' and 'trajectory')")
+    trajectory = data["trajectory"]
+    if not isinstance(trajectory, torch.Tensor) or trajectory.dim() != 5:
+        raise OrbitFileError(f"{path}: 'trajectory' must be a 5-D tensor "
+                             "(seq_len, n_seq, n_inputs, n_outputs, n_samples)")
+    if trajectory.shape[-1] == 0:
+        raise OrbitFileError(f"{path} holds no orbit sample yet")
+    return trajectory.detach().float().numpy(), int(data["frequency"])
