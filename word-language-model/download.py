@@ -23,15 +23,15 @@ URLS = (
     "https://wikitext.smerity.com/wikitext-2-v1.zip",
     "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",
 )
-# SHA-256 of wikitext-2-v1.zip. NOT verified by us: the machine this was written
-# on has no network access. It is the value several independent public projects
-# record for this archive (Julia's CorpusLoaders data dependencies among them).
+# SHA-256 of wikitext-2-v1.zip: the value several independent public projects
+# record for this archive (Julia's CorpusLoaders data dependencies among them);
+# this project has not downloaded the archive itself to confirm it.
 # If your download fails this check but the per-file checks below are what
 # you trust, rerun with `--sha256 none`.
 ARCHIVE_SHA256 = "92675f1d63015c1c8b51f1656a52d5bdbc33aafa60cc47a218a66e7ee817488c"
-# Archive members, the names they get, and their SHA-256. These ARE verified:
-# computed on copies of the three files whose SHA-1 equal the ones MXNet's
-# GluonNLP publishes for wiki.{train,valid,test}.tokens.
+# Archive members, the names they get, and their SHA-256: those of the copies
+# shipped in wikitext-2/ (whose SHA-1 equal the ones MXNet's GluonNLP publishes
+# for wiki.{train,valid,test}.tokens).
 MEMBERS = {
     "wiki.train.tokens": ("train.txt", "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f"),
     "wiki.valid.tokens": ("valid.txt", "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
