@@ -1,0 +1,103 @@
+"""The original code's files and habits: its configs, pickled model files,
+orbit-plot indices and per-epoch log lines."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_SINE, load_script, task_files
+from test_sequence_classification import TINY as TINY_ORDER
+from test_word_language_model import TINY as TINY_LM, write_corpus
+
+
+def pickled_like_the_original(folder):
+    """Rewrite ``folder/model.pth`` as the original code saved it: the config as a
+    pickled argparse.Namespace (so a safe load refuses it)."""
+    path = os.path.join(folder, "model.pth")
+    saved = torch.load(path, weights_only=True)
+    saved["config"] = argparse.Namespace(**saved["config"])
+    torch.save(saved, path)
+
+
+def script(relpath, *args, cwd=None):
+    return subprocess.run([sys.executable, str(ROOT / relpath), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_original_temporal_order_config_with_a_number_runs(tmp_path):
+    order = task_files("sequence-classification")
+    config = order.train.parse(TINY_ORDER)[0]
+    config["position_symbols_len"] = 3            # what the original code saved
+    path = tmp_path / "original.json"
+    path.write_text(json.dumps(config))
+    folder = order.train.main(["-c", str(path), "--folder", str(tmp_path / "run")])
+    saved = json.loads((tmp_path / "run" / "train.pyconfig.json").read_text())
+    assert saved["position_symbols_len"] == [3]
+    assert os.path.isfile(os.path.join(folder, "model.pth"))
+
+
+def test_a_log_file_gets_one_plain_line_per_epoch(tmp_path):
+    result = script("sine-generator/train.py", *TINY_SINE, "--folder", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "loss" in lines[0] and "\r" not in result.stdout + result.stderr
+
+
+def test_every_model_reader_takes_trust_pickle(sine, tmp_path):
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "sine")])
+    pickled_like_the_original(folder)
+    for relpath, extra in [("analyse_attractors.py", ["--n_starts", "2", "--steps", "30",
+                                                      "--record", "10", "--lyapunov_steps", "5",
+                                                      "-o", tmp_path / "att"]),
+                           ("analyse_smoothness.py", ["--seq_lens", "5", "--n_points", "5",
+                                                      "--no_curvature", "-o", tmp_path / "s.png"]),
+                           ("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"])]:
+        refused = script(relpath, folder, *extra)
+        assert refused.returncode != 0 and "--trust_pickle" in refused.stderr, relpath
+        assert "weights_only" not in refused.stderr
+        trusted = script(relpath, folder, *extra, "--trust_pickle")
+        assert trusted.returncode == 0, (relpath, trusted.stderr)
+
+
+def test_generate_takes_trust_pickle(tmp_path):
+    wlm = task_files("word-language-model")
+    corpus = write_corpus(tmp_path / "corpus")
+    folder = wlm.train.main(TINY_LM + ["--data", str(corpus), "--folder", str(tmp_path / "lm")])
+    pickled_like_the_original(folder)
+    generate = load_script("word-language-model/generate.py")
+    with pytest.raises(SystemExit):
+        generate.run_cli(generate.main, [folder, "--data", str(corpus), "--words", "3"])
+    text = generate.main([folder, "--data", str(corpus), "--words", "3", "--trust_pickle"])
+    assert len(text.split()) >= 3
+
+
+@pytest.fixture
+def orbit_file(tmp_path):
+    """Six samples taken every 5 epochs, sample k holding the value k."""
+    trajectory = torch.arange(6.0).expand(4, 1, 1, 1, 6).contiguous()
+    path = tmp_path / "orbit.pth"
+    torch.save({"frequency": 5, "trajectory": trajectory}, path)
+    return path
+
+
+@pytest.mark.parametrize("ie, fe, epochs", [
+    (0, -1, [5, 30]),      # the default: every sample
+    (0, 3, [5, 15]),       # -fe is excluded
+    (2, 100, [15, 30]),    # past the end: the end
+    (1, -7, [10, 30]),     # negative: through the last sample
+])
+def test_initial_and_final_epoch_mean_what_they_meant(orbit_file, ie, fe, epochs):
+    import matplotlib.pyplot as plt
+    from attractors.plotting import plot_orbit
+    from attractors.run_files import load_orbit_file
+    trajectory, interval = load_orbit_file(orbit_file)
+    fig, ax = plt.subplots()
+    plot_orbit(ax, trajectory, interval, "orbit1d", initial=ie, final=fe)
+    x = ax.collections[0].get_offsets()[:, 0]
+    assert [x.min(), x.max()] == epochs
+    plt.close(fig)
