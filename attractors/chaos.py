@@ -74,6 +74,7 @@ def grid_losses(params, steps, burnout, reference, chunk_size, dtype, keep_first
     first_output = np.empty((steps - burnout, n_models)) if keep_first else None
     target = None
     with tqdm(total=(len(starts) + 1) * steps, desc=desc, unit="step", dynamic_ncols=True,
+              disable=None,  # a bar on a terminal, none in a log file
               mininterval=0.5) as progress:
         for start in [first] + starts:
             part = {k: v[start:start + chunk_size] for k, v in params.items()}

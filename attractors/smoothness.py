@@ -200,7 +200,8 @@ def analyse(task, theta, direction, s, seq_lens=DEFAULT_SEQ_LENS, batched=True,
     """
     s = np.asarray(s, dtype=np.float64)
     curves, lipschitz, curvatures, seconds = [], [], [], []
-    with tqdm(total=len(s) * len(seq_lens), desc=desc, unit="point",
+    # disable=None: a bar on a terminal, none in a log file
+    with tqdm(total=len(s) * len(seq_lens), desc=desc, unit="point", disable=None,
               dynamic_ncols=True, mininterval=0.5) as progress:
         for seq_len in seq_lens:
             progress.set_postfix(seq_len=seq_len, refresh=False)

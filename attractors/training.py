@@ -120,7 +120,8 @@ class Trainer:
                               f"continue with: {self.resume_command()}", code=130)
 
     def resume_command(self):
-        return f"python {os.path.basename(sys.argv[0]) or 'train.py'} --resume {self.folder}"
+        # The script as it was started (sine-generator/train.py from the root, say).
+        return f"python {sys.argv[0] or 'train.py'} --resume {self.folder}"
 
     def backward(self, loss):
         """Back-propagate ``loss`` and clip the gradient norm to
