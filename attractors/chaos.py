@@ -121,22 +121,19 @@ class ChaoticFit(TaskLoss):
 
     def __init__(self, dtype=torch.float64):
         super().__init__(chaotic_lstm(dtype).eval())
-        self.dtype = dtype
-        self._targets = {}
 
-    def target(self, seq_len):
-        if seq_len not in self._targets:
-            self._targets[seq_len] = simulate(chaotic_params(self.dtype), seq_len, self.dtype)
-        return self._targets[seq_len]
+    def make_data(self, seq_len):
+        """The target: the chaotic weights' own output."""
+        return simulate(chaotic_params(self.dtype), seq_len, self.dtype)
 
     def loss(self, seq_len):
         h0 = torch.full((1, 1, HIDDEN), INITIAL_VALUE, dtype=self.dtype)
         out, _ = self.model(torch.zeros(seq_len, 1, 1, dtype=self.dtype), (h0, h0.clone()))
-        return float(((out[:, 0] - self.target(seq_len)) ** 2).mean())
+        return float(((out[:, 0] - self.data(seq_len)) ** 2).mean())
 
     def batched_loss(self, tensors, seq_len):
         out = simulate(tensors, seq_len, self.dtype)               # (T, P, 2)
-        return ((out - self.target(seq_len)[:, None]) ** 2).mean(dim=(0, 2))
+        return ((out - self.data(seq_len)[:, None]) ** 2).mean(dim=(0, 2))
 
 
 def along_line(s, steps, burnout, record, dtype=torch.float64, seed=0):

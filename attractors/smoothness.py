@@ -100,14 +100,27 @@ def points_on_line(theta, direction, s):
 class TaskLoss:
     """What the analysis needs from a task: its model and its training loss.
 
-    Subclasses set ``self.model`` (weights loaded, evaluation mode) and
-    implement :meth:`loss`. A task that can run many parameter sets at once
-    also implements :meth:`batched_loss` and sets ``batched = True``.
+    ``model`` has its weights loaded and is in evaluation mode; ``config``
+    is the run's config. Subclasses implement :meth:`loss` and, to use
+    :meth:`data`, :meth:`make_data`. A task that can run many parameter sets
+    at once also implements :meth:`batched_loss` and sets ``batched = True``.
     """
     batched = False
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, config=None):
+        self.model, self.config = model, config
+        some = next(model.parameters())
+        self.device, self.dtype = some.device, some.dtype
+        self._data = {}
+
+    def data(self, seq_len):
+        """The task's data of length ``seq_len``, made once by :meth:`make_data`."""
+        if seq_len not in self._data:
+            self._data[seq_len] = self.make_data(seq_len)
+        return self._data[seq_len]
+
+    def make_data(self, seq_len):
+        raise NotImplementedError
 
     def loss(self, seq_len):
         """The training loss, a float, at the model's current weights with

@@ -8,7 +8,6 @@ they agree bit for bit.
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from common import task_module
@@ -16,38 +15,16 @@ from common import task_module
 data = task_module("sequence-classification", "data")
 
 
-def loop_per_step(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed):
-    """As the old code did it: one scalar randint per time step."""
-    rng = np.random.RandomState(seed)
-    u = np.zeros((seq_len, n_sequences, n_symbols + n_distractors))
-    y = np.zeros(n_sequences, dtype=np.int64)
-    for b in range(n_sequences):
-        for t in range(seq_len):
-            u[t, b, n_symbols + rng.randint(n_distractors)] = 1
-        for i, (start, end) in enumerate(intervals):
-            p = rng.randint(start, end)
-            s = rng.randint(n_symbols)
-            y[b] += s * n_symbols ** (len(intervals) - i - 1)
-            u[p, b, s] = 1
-            u[p, b, n_symbols:] = 0
+def loop_per_step(*args):
+    """As the original code did it: one scalar randint per time step."""
+    u, y = data.reference_generator(*args)
     return torch.tensor(u, dtype=torch.float32), torch.tensor(y)
 
 
-def loop_per_sequence(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed):
+def loop_per_sequence(*args):
     """The obvious middle way: one randint(size=seq_len) per sequence."""
-    rng = np.random.RandomState(seed)
-    u = np.zeros((seq_len, n_sequences, n_symbols + n_distractors), dtype=np.float32)
-    y = np.zeros(n_sequences, dtype=np.int64)
-    steps = np.arange(seq_len)
-    for b in range(n_sequences):
-        u[steps, b, n_symbols + rng.randint(n_distractors, size=seq_len)] = 1
-        for i, (start, end) in enumerate(intervals):
-            p = rng.randint(start, end)
-            s = rng.randint(n_symbols)
-            y[b] += s * n_symbols ** (len(intervals) - i - 1)
-            u[p, b, s] = 1
-            u[p, b, n_symbols:] = 0
-    return torch.from_numpy(u), torch.from_numpy(y)
+    u, y = data.reference_generator(*args, per_sequence=True)
+    return torch.tensor(u, dtype=torch.float32), torch.tensor(y)
 
 
 def vectorised(*args):

@@ -49,6 +49,31 @@ def scaled_windows(position_symbols_start, position_symbols_len, ratio):
     return scaled
 
 
+def reference_generator(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed,
+                        per_sequence=False):
+    """The original generator taken literally, one scalar ``randint`` per
+    time step, as float64 ``u`` and int64 ``y`` arrays; with
+    ``per_sequence``, one ``randint(size=seq_len)`` per sequence, which takes
+    the same draws. Slow: kept as the reference :func:`data_generator` is
+    tested and timed against."""
+    rng = np.random.RandomState(seed)
+    u = np.zeros((seq_len, n_sequences, n_symbols + n_distractors))
+    y = np.zeros(n_sequences, dtype=np.int64)
+    for b in range(n_sequences):
+        if per_sequence:
+            u[np.arange(seq_len), b, n_symbols + rng.randint(n_distractors, size=seq_len)] = 1
+        else:
+            for t in range(seq_len):
+                u[t, b, n_symbols + rng.randint(n_distractors)] = 1
+        for i, (start, end) in enumerate(intervals):
+            p = rng.randint(start, end)
+            s = rng.randint(n_symbols)
+            y[b] += s * n_symbols ** (len(intervals) - i - 1)
+            u[p, b, s] = 1
+            u[p, b, n_symbols:] = 0
+    return u, y
+
+
 def data_generator(n_symbols, n_distractors, interval_positions, seq_len,
                    n_sequences, seed, device=None):
     """Temporal-order sequences.

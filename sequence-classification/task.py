@@ -16,25 +16,16 @@ class TemporalOrderLoss(TaskLoss):
     another length the windows keep their relative positions. One model at
     a time."""
 
-    def __init__(self, net, config):
-        super().__init__(net)
-        self.config = config
-        some = next(net.parameters())
-        self.device, self.dtype = some.device, some.dtype
-        self._data = {}
-
-    def data(self, seq_len):
-        if seq_len not in self._data:
-            c = self.config
-            try:
-                windows = data.scaled_windows(c["position_symbols_start"],
-                                              c["position_symbols_len"], seq_len / c["seq_len"])
-                sequences = data.data_generator(c["n_symbols"], c["n_distractors"], windows,
-                                                seq_len, c["n_sequences"], c["seed"], self.device)
-            except ValueError as e:
-                raise RunFolderError(f"no temporal-order data of length {seq_len}: {e}") from None
-            self._data[seq_len] = (sequences["u"].to(self.dtype), sequences["y"])
-        return self._data[seq_len]
+    def make_data(self, seq_len):
+        c = self.config
+        try:
+            windows = data.scaled_windows(c["position_symbols_start"],
+                                          c["position_symbols_len"], seq_len / c["seq_len"])
+            sequences = data.data_generator(c["n_symbols"], c["n_distractors"], windows,
+                                            seq_len, c["n_sequences"], c["seed"], self.device)
+        except ValueError as e:
+            raise RunFolderError(f"no temporal-order data of length {seq_len}: {e}") from None
+        return sequences["u"].to(self.dtype), sequences["y"]
 
     @torch.no_grad()
     def loss(self, seq_len):

@@ -14,20 +14,11 @@ class SineLoss(TaskLoss):
     (what ``history.csv`` reports). Batched over parameter sets."""
     batched = True
 
-    def __init__(self, net, config):
-        super().__init__(net)
-        self.config = config
-        some = next(net.parameters())
-        self.device, self.dtype = some.device, some.dtype
-        self._data = {}
-
-    def data(self, seq_len):
-        if seq_len not in self._data:
-            c = self.config
-            waves = data.data_generator(c["min_freq"], c["max_freq"], c["n_sequences"], seq_len,
-                                        self.device)
-            self._data[seq_len] = (waves["u"].to(self.dtype), waves["y"].to(self.dtype))
-        return self._data[seq_len]
+    def make_data(self, seq_len):
+        c = self.config
+        waves = data.data_generator(c["min_freq"], c["max_freq"], c["n_sequences"], seq_len,
+                                    self.device)
+        return waves["u"].to(self.dtype), waves["y"].to(self.dtype)
 
     @torch.no_grad()
     def loss(self, seq_len):

@@ -8,22 +8,13 @@ from conftest import load_script
 data = load_script("sequence-classification/data.py")
 
 
-def reference(n_symbols, n_distractors, intervals, seq_len, n_sequences, seed):
-    """The original generator taken literally: one scalar draw at a time, in order."""
-    rng = np.random.RandomState(seed)
-    n_windows = len(intervals)
-    u = np.zeros((seq_len, n_sequences, n_symbols + n_distractors))
-    y = np.zeros(n_sequences, dtype=np.int64)
-    for b in range(n_sequences):
-        for t in range(seq_len):
-            u[t, b, n_symbols + rng.randint(n_distractors)] = 1
-        for i, (start, end) in enumerate(intervals):
-            p = rng.randint(start, end)
-            s = rng.randint(n_symbols)
-            y[b] += s * n_symbols ** (n_windows - i - 1)
-            u[p, b, s] = 1
-            u[p, b, n_symbols:] = 0
-    return u, y
+reference = data.reference_generator
+
+
+def test_one_draw_per_sequence_is_the_same_stream():
+    u, y = data.reference_generator(2, 4, [(1, 3), (5, 8)], 12, 6, 3)
+    u2, y2 = data.reference_generator(2, 4, [(1, 3), (5, 8)], 12, 6, 3, per_sequence=True)
+    assert np.array_equal(u, u2) and np.array_equal(y, y2)
 
 
 # (n_symbols, n_distractors, windows, seq_len, n_sequences, seed)

@@ -17,7 +17,7 @@ class LanguageModelLoss(TaskLoss):
     folder the run was trained on. One model at a time."""
 
     def __init__(self, net, config, corpus_folder, max_columns=20):
-        super().__init__(net)
+        super().__init__(net, config)
         if corpus_folder is None:
             raise RunFolderError("the language-model loss needs the corpus: pass --data DIR")
         try:
@@ -28,7 +28,6 @@ class LanguageModelLoss(TaskLoss):
             raise RunFolderError(f"{corpus_folder} has {len(corpus.dictionary)} words, the "
                                  f"model {net.n_words}: not the corpus of this run")
         self.columns = data.batchify(corpus.train, min(config["batch_size"], max_columns))
-        self.device = next(net.parameters()).device
 
     @torch.no_grad()
     def loss(self, seq_len):
