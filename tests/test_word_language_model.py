@@ -155,6 +155,29 @@ def test_loss_is_the_mean_cross_entropy_per_token(wlm):
     assert torch.allclose(loss, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("block", [2 ** 20, 7, 1])   # the gradient in one or several blocks
+def test_in_place_loss_gives_the_same_bits_as_cross_entropy(wlm, monkeypatch, block):
+    monkeypatch.setattr(wlm.model, "LOSS_BLOCK_ELEMENTS", block)
+    torch.manual_seed(0)
+    model = wlm.model.WordLanguageModel(50, embed_size=6, hidden_size=7)
+    inp, target = torch.randint(50, (9, 3)), torch.randint(50, (9, 3))
+    grads, losses = [], []
+    for loss_fn in (wlm.model.cross_entropy_sum, wlm.model.cross_entropy_sum_):
+        torch.manual_seed(1)                      # the same dropout masks
+        model.zero_grad()
+        logits, _ = model(inp)
+        loss = loss_fn(logits, target)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert torch.equal(losses[0], losses[1])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    with torch.no_grad():                         # evaluation: the value alone
+        logits, _ = model.eval()(inp)
+        expected = wlm.model.cross_entropy_sum(logits.clone(), target)
+        assert torch.equal(wlm.model.cross_entropy_sum_(logits, target), expected)
+
+
 def test_one_tiny_epoch_decreases_the_training_loss(wlm, corpus_dir):
     corpus = wlm.data.load_corpus(corpus_dir)
     source = wlm.data.batchify(corpus.train, 4)

@@ -53,6 +53,56 @@ def cross_entropy_sum(logits, target):
                            reduction="sum")
 
 
+# Rows of the gradient computed at once by the backward pass of
+# ``cross_entropy_sum_``: a block of this many elements is its only scratch.
+LOSS_BLOCK_ELEMENTS = 2 ** 20
+_SUM = 2            # torch's code for reduction="sum" in the aten loss functions
+_IGNORE_INDEX = -100
+
+
+class _CrossEntropySumInPlace(torch.autograd.Function):
+    """``F.cross_entropy(logits, target, reduction="sum")`` for 2-D logits,
+    with the very kernels it calls (log_softmax, nll_loss and their
+    backward functions), hence bit for bit the same loss and gradient, but
+    in the memory of the logits alone: the log-probabilities are written
+    over the logits, and the backward pass writes the gradient over the
+    log-probabilities, a block of rows at a time (rows are independent).
+
+    Nothing may read the logits afterwards; the layer that produced them
+    (a linear decoder) does not need them for its own backward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        log_probs = torch._log_softmax(logits, 1, False, out=logits)
+        loss, total_weight = torch.ops.aten.nll_loss_forward(log_probs, target, None, _SUM,
+                                                             _IGNORE_INDEX)
+        ctx.save_for_backward(log_probs, target, total_weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        log_probs, target, total_weight = ctx.saved_tensors
+        rows = max(1, LOSS_BLOCK_ELEMENTS // max(1, log_probs.size(1)))
+        for start in range(0, log_probs.size(0), rows):
+            block = log_probs[start:start + rows]
+            grad_block = torch.ops.aten.nll_loss_backward(
+                grad_loss, block, target[start:start + rows], None, _SUM, _IGNORE_INDEX,
+                total_weight)
+            torch._log_softmax_backward_data(grad_block, block, 1, block.dtype, out=block)
+        return log_probs, None
+
+
+def cross_entropy_sum_(logits, target):
+    """``cross_entropy_sum`` (same value, same gradient) that overwrites
+    ``logits`` with the log-probabilities instead of allocating more tensors
+    of the logits' size: for the training and evaluation loops, where a
+    window's logits (``seq_len x batch x n_words``) are the largest tensors
+    by far. ``logits`` must not be used afterwards."""
+    return _CrossEntropySumInPlace.apply(logits.reshape(-1, logits.size(-1)),
+                                         target.reshape(-1))
+
+
 def detach_state(state):
     """The state cut from the graph of the window that produced it."""
     if isinstance(state, tuple):

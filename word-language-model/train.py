@@ -18,6 +18,8 @@ from attractors.training import Trainer
 data = import_sibling(__file__, "data")
 model_py = import_sibling(__file__, "model")
 WordLanguageModel, cross_entropy_sum = model_py.WordLanguageModel, model_py.cross_entropy_sum
+# The loss of a whole window, written over its logits (the largest tensor by far).
+cross_entropy_sum_ = model_py.cross_entropy_sum_
 
 DESCRIPTION = "Train a recurrent word-level language model on WikiText-2 (or LAMBADA)."
 COLUMNS = ["Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate"]
@@ -131,7 +133,7 @@ def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=
                        desc="train", unit="batch", leave=False, dynamic_ncols=True)
     for inp, target in windows:
         logits, state = model(inp, model_py.detach_state(state))
-        loss = cross_entropy_sum(logits, target)
+        loss = cross_entropy_sum_(logits, target)     # the logits become its gradient
         if trainer.backward(loss):                    # clipped; False: skip (--on_nan)
             optimizer.step()
             if stabilize:
@@ -149,7 +151,7 @@ def evaluate(model, source, seq_len):
     total = torch.zeros((), device=source.device)
     for inp, target in data.iter_batches(source, seq_len):
         logits, state = model(inp, state)
-        total += cross_entropy_sum(logits, target)
+        total += cross_entropy_sum_(logits, target)
     return total / ((source.size(0) - 1) * source.size(1))
 
 
