@@ -1,6 +1,7 @@
 """The public API on models built here (not the task folders): fixed points
 and their stability, Lyapunov exponents, the orbit recorder and its file,
 the loss along a line of a model of one's own, and the example script."""
+import os
 import subprocess
 import sys
 import warnings
@@ -122,7 +123,8 @@ def test_recorder_file_is_drawn_by_plot_orbit_diagram(tmp_path):
     assert trajectory.shape == (20, 2, 3, 2, 3) and interval == 5
     png = tmp_path / "orbit.png"
     done = subprocess.run([sys.executable, str(ROOT / "plot_orbit_diagram.py"), str(path),
-                           "-o", str(png)], capture_output=True, text=True, timeout=120)
+                           "-o", str(png)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr
     assert png.stat().st_size > 0
 
@@ -220,7 +222,8 @@ def test_fixed_points_on_the_gpu_match_the_cpu():
 def test_example_runs_tiny(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "your_own_model.py"),
                            "--tiny", "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr[-2000:]
     for name in ("orbit_diagram.png", "smoothness.png", "orbit.pth"):
         assert (tmp_path / "out" / name).exists(), name
