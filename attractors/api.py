@@ -67,9 +67,9 @@ def fixed_points(cell, inputs, n_starts=64, std=1.0, seed=0, starts=None, settle
     as one batch.
 
     Returns, per input, a list of dicts, one per distinct point (in order of
-    discovery): ``x`` the flat state ``(D,)``, ``state`` the same in the
-    module's layout (batch dimension of size 1... see :func:`state_map`:
-    without a batch dimension), ``output`` the last layer's h ``(hidden,)``,
+    discovery): ``x`` the flat state ``(D,)`` (see :func:`state_map`),
+    ``state`` the same in the module's layout without a batch dimension,
+    ``output`` the last layer's h ``(hidden,)``,
     ``residual`` ``|f(x) - x|``, ``eigenvalues`` of the state Jacobian
     ``(D,)`` (complex), ``spectral_radius`` and ``stable`` (radius < 1).
     For a single input (1-D ``inputs``), that input's list alone.
