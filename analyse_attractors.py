@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attractors.dynamics import StateMap, classify_trajectories, find_fixed_points
+from attractors.api import fixed_points, state_map
+from attractors.dynamics import classify_trajectories
 from attractors.orbit_analysis import bifurcation_epochs, summarise
 from attractors.options import add_threads_option, set_threads
 from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file
@@ -48,14 +49,19 @@ def build_parser():
     return parser
 
 
-def analyse_input(fmap, starts, args):
-    """Fixed points (from the starts and from where their trajectories end)
-    and the attractor reached from every start."""
-    ends = fmap.iterate(starts, args.steps)
-    points = find_fixed_points(fmap, torch.cat([starts, ends]), args.newton_steps)
-    kinds = classify_trajectories(fmap, starts, args.steps, args.record,
-                                  lyapunov_steps=args.lyapunov_steps)
-    return points, kinds
+def analyse_inputs(model, inputs, args, std):
+    """Per input: the starts' map, the fixed points (from the starts and from
+    where their trajectories end, every input in one batch) and the attractor
+    reached from every start."""
+    generator = torch.Generator().manual_seed(args.seed)
+    maps = [state_map(model.rnn, u) for u in inputs]
+    starts = torch.stack([fmap.random_states(args.n_starts, std, generator) for fmap in maps])
+    points = fixed_points(model.rnn, inputs, starts=starts, settle=args.steps,
+                          newton_steps=args.newton_steps)
+    for fmap, start, found in zip(maps, starts, points):
+        kinds = classify_trajectories(fmap, start, args.steps, args.record,
+                                      lyapunov_steps=args.lyapunov_steps)
+        yield fmap, found, kinds
 
 
 def main(argv=None):
@@ -72,12 +78,8 @@ def main(argv=None):
     out = args.output_dir or args.folder
     os.makedirs(out, exist_ok=True)
     std = args.std if args.std is not None else min(saved["config"].get("std_orbit", 1.0), 10.0)
-    generator = torch.Generator().manual_seed(args.seed)
     rows, point_rows = [], []
-    for label, u in zip(labels, inputs):
-        fmap = StateMap(model.rnn, u)
-        starts = fmap.random_states(args.n_starts, std, generator)
-        points, kinds = analyse_input(fmap, starts, args)
+    for label, (fmap, points, kinds) in zip(labels, analyse_inputs(model, inputs, args, std)):
         lyap = [k["lyapunov"] for k in kinds]
         counts = pd.Series([k["kind"] for k in kinds]).value_counts().to_dict()
         periods = sorted({k["period"] for k in kinds if k["period"] > 1})

@@ -12,9 +12,10 @@ import sys
 
 import torch
 
+from attractors.api import smoothness_vs_length
 from attractors.options import OneLineParser, UsageError, add_threads_option, set_threads
 from attractors.run_files import RunFolderError, load_model_file
-from attractors.smoothness import (DEFAULT_SEQ_LENS, analyse, direction_towards, format_results,
+from attractors.smoothness import (DEFAULT_SEQ_LENS, direction_towards, format_results,
                                    line_grid, parameters_of, plot_results, random_direction,
                                    write_results)
 from attractors.tasks import load_run, task_folders
@@ -141,8 +142,9 @@ def main(argv=None):
         raise SystemExit(2) from None
     import matplotlib
     matplotlib.use("Agg")
-    results = analyse(task, theta, direction, s, args.seq_lens, batched=not args.loop,
-                      chunk_size=args.chunk_size, curvature=not args.no_curvature)
+    results = smoothness_vs_length(task, None, args.seq_lens, s, direction=direction,
+                                   batched=not args.loop, chunk_size=args.chunk_size,
+                                   curvature=not args.no_curvature)
     stem = os.path.splitext(output)[0]
     direction_name = f"towards {args.towards}" if args.towards else f"random (seed {args.seed})"
     curves = write_results(results, stem + ".csv",

@@ -10,56 +10,75 @@ the pure steps of :mod:`attractors.functional`.
 import torch
 from torch.func import jacrev, jvp, vmap
 
-from .functional import ORTHOGONAL_TYPES, params_of, rnn_type_of, step_function
+from .functional import LAYERED_TYPES, LSTM_TYPES, params_of, rnn_type_of, step_function
 from .orbit_analysis import periods
 
 
 class StateMap:
     """``f(x) = step(params, u, x)`` on flat states, for one recurrent layer
-    and one constant input ``u`` (the RNN's input vector)."""
+    (or ``nn.*Cell``, or orthogonal cell) and a constant input ``u``.
+
+    ``u`` is one input vector ``(input_size,)``, shared by every state, or
+    one per state, ``(B, input_size)``, for maps applied to ``(B, D)`` states
+    (many inputs at once). The flat state of a trajectory is ``(D,)``: the h
+    of every layer, then (LSTM) the c of every layer; the map runs on the
+    device of the layer's weights, in ``dtype``.
+    """
 
     def __init__(self, layer, u, dtype=torch.float64):
         self.rnn_type = rnn_type_of(layer)
         self.params = {k: v.to(dtype) for k, v in params_of(layer).items()}
+        self.device = next(iter(self.params.values())).device
         self.step = step_function(self.rnn_type)
         inner = getattr(layer, "rnn", layer)
         self.hidden = inner.hidden_size
-        self.layers = 1 if self.rnn_type in ORTHOGONAL_TYPES else inner.num_layers
-        self.u = torch.as_tensor(u, dtype=dtype)
+        self.layered = self.rnn_type in LAYERED_TYPES
+        self.lstm = self.rnn_type in LSTM_TYPES
+        self.layers = inner.num_layers if self.layered else 1
+        self.u = torch.as_tensor(u, dtype=dtype).to(self.device)
         self.dtype = dtype
         per_tensor = self.layers * self.hidden
-        self.dim = 2 * per_tensor if self.rnn_type == "LSTM" else per_tensor
+        self.dim = 2 * per_tensor if self.lstm else per_tensor
 
     def unflatten(self, x):
         """``(*batch, D)`` -> the step's state with batch dims ``*batch``."""
         batch = x.shape[:-1]
-        if self.rnn_type in ORTHOGONAL_TYPES:
-            return x
-        parts = x.chunk(2, dim=-1) if self.rnn_type == "LSTM" else (x,)
-        shaped = [p.reshape(*batch, self.layers, self.hidden).movedim(-2, 0) for p in parts]
-        return tuple(shaped) if self.rnn_type == "LSTM" else shaped[0]
+        parts = x.chunk(2, dim=-1) if self.lstm else (x,)
+        if self.layered:
+            parts = [p.reshape(*batch, self.layers, self.hidden).movedim(-2, 0) for p in parts]
+        return tuple(parts) if self.lstm else parts[0]
 
     def flatten(self, state):
-        if self.rnn_type in ORTHOGONAL_TYPES:
-            return state
-        parts = state if self.rnn_type == "LSTM" else (state,)
-        flat = [p.movedim(0, -2).reshape(*p.shape[1:-1], -1) for p in parts]
-        return torch.cat(flat, dim=-1)
+        """The step's state (module layout) -> flat ``(*batch, D)``."""
+        parts = state if self.lstm else (state,)
+        if self.layered:
+            parts = [p.movedim(0, -2).reshape(*p.shape[1:-1], -1) for p in parts]
+        return torch.cat(list(parts), dim=-1)
+
+    def apply(self, x, u):
+        """One step from flat states ``(*batch, D)`` under inputs ``u``
+        (broadcast to the batch)."""
+        u = u.expand(*x.shape[:-1], u.shape[-1])
+        return self.flatten(self.step(self.params, u, self.unflatten(x)))
 
     def __call__(self, x):
         """One step from flat states ``(*batch, D)``."""
-        u = self.u.expand(*x.shape[:-1], self.u.shape[-1])
-        return self.flatten(self.step(self.params, u, self.unflatten(x)))
+        return self.apply(x, self.u)
 
     def output(self, x):
         """The layer's output (last layer's h) of flat states ``(*batch, D)``."""
         per_tensor = self.layers * self.hidden
         return x[..., per_tensor - self.hidden:per_tensor]
 
-    def jacobian(self, x):
-        """``(*batch, D, D)`` Jacobians of f at flat states ``x``."""
+    def jacobian(self, x, u=None):
+        """``(*batch, D, D)`` Jacobians of f at flat states ``x``; ``u``
+        (default: the map's inputs) may hold one input per state."""
+        u = self.u if u is None else u
         flat = x.reshape(-1, self.dim)
-        jac = vmap(jacrev(self))(flat)
+        if u.dim() == 1:
+            jac = vmap(jacrev(lambda y: self.apply(y, u)))(flat)
+        else:
+            jac = vmap(jacrev(self.apply))(flat, u.reshape(-1, u.shape[-1]))
         return jac.reshape(*x.shape[:-1], self.dim, self.dim)
 
     def iterate(self, x, steps):
@@ -69,17 +88,17 @@ class StateMap:
         return x
 
     def random_states(self, n, std=1.0, generator=None):
-        return std * torch.randn(n, self.dim, dtype=self.dtype, generator=generator)
+        """``n`` flat states, Gaussian with standard deviation ``std`` (drawn
+        on the CPU, so a seed gives the same states on every device)."""
+        return (std * torch.randn(n, self.dim, dtype=self.dtype, generator=generator)).to(self.device)
 
 
-def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6):
-    """Newton's method on ``f(x) - x = 0`` from every row of ``starts``.
-
-    Returns a list of dicts (one per distinct fixed point, in order of first
-    discovery) with the state ``x``, the residual ``|f(x) - x|``, the Jacobian's
-    eigenvalues, the spectral radius and ``stable`` (radius below 1)."""
-    x = starts.to(fmap.dtype).clone()
-    eye = torch.eye(fmap.dim, dtype=fmap.dtype)
+def newton(fmap, starts, newton_steps=50, tol=1e-9):
+    """Newton's method on ``f(x) - x = 0`` from every row of ``starts``
+    ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`).
+    Returns the end points ``(B, D)`` and their residuals ``|f(x) - x|``."""
+    x = starts.to(device=fmap.device, dtype=fmap.dtype).clone()
+    eye = torch.eye(fmap.dim, dtype=fmap.dtype, device=fmap.device)
     for _ in range(newton_steps):
         with torch.no_grad():
             residual = fmap(x) - x
@@ -93,17 +112,51 @@ def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6):
         x = x - torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
     with torch.no_grad():
         residual = (fmap(x) - x).norm(dim=-1)
-    points = []
-    for xi, ri in zip(x, residual):
-        if not torch.isfinite(ri) or ri > max(tol * 1e3, 1e-6):
-            continue
-        if any((xi - p["x"]).abs().max() < dedup_tol for p in points):
-            continue
-        eigenvalues = torch.linalg.eigvals(fmap.jacobian(xi.unsqueeze(0))[0])
-        radius = eigenvalues.abs().max().item()
-        points.append({"x": xi, "residual": ri.item(), "eigenvalues": eigenvalues,
-                       "spectral_radius": radius, "stable": radius < 1})
-    return points
+    return x, residual
+
+
+def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6, group_size=None):
+    """Newton's method on ``f(x) - x = 0`` from every row of ``starts``.
+
+    Returns a list of dicts (one per distinct fixed point, in order of first
+    discovery) with the state ``x``, the residual ``|f(x) - x|``, the Jacobian's
+    eigenvalues, the spectral radius and ``stable`` (radius below 1).
+
+    With ``group_size`` G, the rows come in consecutive groups of G, each
+    group under an input of its own (``fmap.u`` holds one input per row): all
+    groups are solved as one batch, and the result is one such list per group.
+    """
+    x, residual = newton(fmap, starts, newton_steps, tol)
+    rows = range(len(x))
+    groups = [rows] if group_size is None else [rows[i:i + group_size]
+                                                for i in range(0, len(x), group_size)]
+    kept = []  # per group: the rows of its distinct fixed points
+    for group in groups:
+        chosen = []
+        for i in group:
+            ri = residual[i]
+            if not torch.isfinite(ri) or ri > max(tol * 1e3, 1e-6):
+                continue
+            if any((x[i] - x[j]).abs().max() < dedup_tol for j in chosen):
+                continue
+            chosen.append(i)
+        kept.append(chosen)
+    flat = [i for chosen in kept for i in chosen]
+    if flat:  # the Jacobians and eigenvalues of every distinct point, as one batch
+        index = torch.tensor(flat, device=x.device)
+        u = fmap.u if fmap.u.dim() == 1 else fmap.u[index]
+        eigenvalues = torch.linalg.eigvals(fmap.jacobian(x[index], u))
+        radii = eigenvalues.abs().amax(dim=-1).tolist()
+    found, k = [], 0
+    for chosen in kept:
+        points = []
+        for i in chosen:
+            points.append({"x": x[i], "residual": residual[i].item(),
+                           "eigenvalues": eigenvalues[k], "spectral_radius": radii[k],
+                           "stable": radii[k] < 1})
+            k += 1
+        found.append(points)
+    return found[0] if group_size is None else found
 
 
 def lyapunov_exponents(f, x0, steps=1000, burnout=200, k=1, generator=None):

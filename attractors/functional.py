@@ -12,8 +12,13 @@ nothing hidden in a module: it works under ``torch.func.jacrev``/``jvp`` and
 
 Shapes. With one parameter set, ``x`` is ``(*batch, input_size)`` and each
 state tensor ``(num_layers, *batch, hidden)`` (LSTM: a tuple ``(h, c)``; GRU
-and RNN: one tensor; orthogonal cells: one ``(*batch, hidden)`` tensor, as
-their modules use). ``*batch`` may be empty, which is handy for Jacobians.
+and RNN: one tensor; orthogonal cells and the ``nn.*Cell`` modules: no layer
+dimension, ``(*batch, hidden)``, as their modules use; ``nn.LSTMCell``: a
+tuple ``(h, c)``). ``*batch`` may be empty, which is handy for Jacobians.
+
+Types (see :func:`rnn_type_of`): ``LSTM``, ``GRU``, ``RNN`` (tanh),
+``RNN_RELU``, the cells ``LSTMCell``, ``GRUCell``, ``RNNCell``,
+``RNNCell_RELU``, and the orthogonal cells (``exprnn``, ``dtriv``, ...).
 
 A *stack* of P parameter sets (every tensor with a leading dimension P, see
 :func:`stack_params`) runs as one batch of models through the same code:
@@ -98,6 +103,28 @@ def rnn_tanh_step(params, x, state):
     return torch.stack(new_h)
 
 
+def rnn_relu_step(params, x, state):
+    """One step of a (multi-layer) ``nn.RNN`` with ReLU; ``state`` is h."""
+    new_h = []
+    for layer in range(num_layers_of(params)):
+        ih, hh = _gates(params, layer, x, state[layer])
+        x = torch.relu(ih + hh)
+        new_h.append(x)
+    return torch.stack(new_h)
+
+
+def _cell_step(layer_step):
+    """The step of an ``nn.*Cell``: the one-layer step of its layer type on
+    a state without the layer dimension (the cell's weights are renamed
+    ``*_l0`` by :func:`step_params`)."""
+    def step(params, x, state):
+        if isinstance(state, tuple):
+            return tuple(s[0] for s in layer_step(params, x, tuple(s.unsqueeze(0) for s in state)))
+        return layer_step(params, x, state.unsqueeze(0))[0]
+    step.__doc__ = f"One step of the cell counterpart of ``{layer_step.__name__}``."
+    return step
+
+
 def orthogonal_step(params, x, state):
     """One step of an orthogonal cell: ``modrelu(W_in x + h B, b)``."""
     b = params["modrelu_bias"]
@@ -105,27 +132,40 @@ def orthogonal_step(params, x, state):
     return modrelu(pre, b.unsqueeze(-2) if b.dim() > 1 else b)
 
 
-STEPS = {"LSTM": lstm_step, "GRU": gru_step, "RNN": rnn_tanh_step,
+STEPS = {"LSTM": lstm_step, "GRU": gru_step, "RNN": rnn_tanh_step, "RNN_RELU": rnn_relu_step,
+         "LSTMCell": _cell_step(lstm_step), "GRUCell": _cell_step(gru_step),
+         "RNNCell": _cell_step(rnn_tanh_step), "RNNCell_RELU": _cell_step(rnn_relu_step),
          **{t: orthogonal_step for t in ORTHOGONAL_TYPES}}
+CELL_TYPES = ("LSTMCell", "GRUCell", "RNNCell", "RNNCell_RELU")
+# Types whose state tensors carry a leading layer dimension.
+LAYERED_TYPES = ("LSTM", "GRU", "RNN", "RNN_RELU")
+LSTM_TYPES = ("LSTM", "LSTMCell")
 
 
 def _unwrap(module):
     """The PyTorch or orthogonal module inside a RecurrentLayer (or itself)."""
     inner = getattr(module, "rnn", None)
-    return inner if isinstance(inner, (nn.RNNBase, OrthogonalRNN)) else module
+    return inner if isinstance(inner, (nn.RNNBase, nn.RNNCellBase, OrthogonalRNN)) else module
 
 
 def rnn_type_of(module):
-    """The factory's name of the cell in ``module``: LSTM, GRU, RNN, exprnn, ..."""
+    """The name of the cell in ``module``: LSTM, GRU, RNN, RNN_RELU, LSTMCell,
+    GRUCell, RNNCell, RNNCell_RELU, exprnn, ..."""
     module = _unwrap(module)
     if isinstance(module, OrthogonalRNN):
         return module.mode
+    if isinstance(module, nn.LSTMCell):
+        return "LSTMCell"
+    if isinstance(module, nn.GRUCell):
+        return "GRUCell"
+    if isinstance(module, nn.RNNCell):
+        return "RNNCell" if module.nonlinearity == "tanh" else "RNNCell_RELU"
     if isinstance(module, nn.RNNBase):
         if module.batch_first or module.bidirectional or getattr(module, "proj_size", 0):
             raise ValueError("the functional step covers only sequence-first, "
                              "one-directional RNNs without projections")
-        if isinstance(module, nn.RNN) and module.nonlinearity != "tanh":
-            raise ValueError("the functional step covers nn.RNN with tanh only")
+        if module.mode == "RNN_RELU":
+            return "RNN_RELU"
         return module.mode if module.mode in TORCH_TYPES else "RNN"
     raise TypeError(f"no functional step for {type(module).__name__}")
 
@@ -159,7 +199,8 @@ def step_params(module, tensors=None, prefix=""):
                 "input_weight": tensors[prefix + ORTHOGONAL_NAMES["input_weight"]],
                 "modrelu_bias": tensors[prefix + ORTHOGONAL_NAMES["modrelu_bias"]]}
     names = [name for name, _ in module.named_parameters()]
-    return {name: tensors[prefix + name] for name in names}
+    suffix = "_l0" if rnn_type in CELL_TYPES else ""  # a cell's weights as layer 0's
+    return {name + suffix: tensors[prefix + name] for name in names}
 
 
 def params_of(module):
@@ -184,7 +225,9 @@ def output_of(rnn_type, state):
     """What the layer outputs at a step: the last layer's h."""
     if rnn_type == "LSTM":
         return state[0][-1]
-    if rnn_type in ORTHOGONAL_TYPES:
+    if rnn_type == "LSTMCell":
+        return state[0]
+    if rnn_type not in LAYERED_TYPES:
         return state
     return state[-1]
 

@@ -27,16 +27,18 @@ def initial_state(rnn_type, num_layers, hidden_size, batch_shape, fill=0.0, dtyp
     ``fill(*shape, device=...)`` that makes each tensor (for LSTM h before c,
     so random draws come in the original code's order). Every state tensor
     is ``(num_layers, *batch_shape, hidden)``, except for the orthogonal
-    cells: one ``(*batch_shape, hidden)`` tensor."""
+    cells and the ``nn.*Cell`` types of :mod:`attractors.functional`
+    (``LSTMCell``, ``GRUCell``, ...): ``(*batch_shape, hidden)``."""
     def make(*shape):
         if callable(fill):
             tensor = fill(*shape, device=device)
             return tensor if dtype is None else tensor.to(dtype)
         return torch.full(shape, fill, dtype=dtype, device=device)
-    if rnn_type in ORTHOGONAL_TYPES:
-        return make(*batch_shape, hidden_size)
-    shape = (num_layers, *batch_shape, hidden_size)
-    if rnn_type == "LSTM":
+    if rnn_type in ORTHOGONAL_TYPES or "Cell" in rnn_type:  # no layer dimension
+        shape = (*batch_shape, hidden_size)
+    else:
+        shape = (num_layers, *batch_shape, hidden_size)
+    if rnn_type in ("LSTM", "LSTMCell"):
         h = make(*shape)
         return h, make(*shape)
     return make(*shape)

@@ -1,12 +1,14 @@
 """The run folder: its file names, and one reader and one writer per file.
 
-A training run writes five files into its folder::
+A training run writes these files into its folder::
 
     train.pyconfig.json           the config options       write_config / read_config
     history.csv                   one row per epoch        History      / read_history
     model.pth                     the saved model          save_model_file / load_model_file
     checkpoint.pth                everything to --resume   save_checkpoint_file / load_checkpoint_file
     orbit_per_epoch_diagram.pth   the orbit samples        save_orbit_file / load_orbit_file
+    orbit_samples.bin             the same, appended       attractors.orbit.SamplesFile
+                                  once each (the checkpoint counts them)
 
 Every file is written to a temporary file in the same folder and moved into
 place with ``os.replace``, so a crash mid-write leaves the previous version.
@@ -28,9 +30,14 @@ HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
 ORBIT_FILE = "orbit_per_epoch_diagram.pth"
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, CHECKPOINT_FILE, ORBIT_FILE)
+ORBIT_SAMPLES_FILE = "orbit_samples.bin"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, CHECKPOINT_FILE, ORBIT_FILE,
+             ORBIT_SAMPLES_FILE)
 
-CHECKPOINT_FORMAT = 1
+# 2: the orbit samples are in ORBIT_SAMPLES_FILE, the checkpoint counts them;
+# 1 (still read): the checkpoint holds the samples.
+CHECKPOINT_FORMAT = 2
+READABLE_CHECKPOINT_FORMATS = (1, 2)
 MODEL_KEYS = {"epoch", "model", "model_kwargs", "config", "experiment_name"}
 
 # mkstemp creates files readable by the owner only; give them the usual mode.
@@ -217,7 +224,8 @@ def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, hi
                          orbit, config):
     """``checkpoint.pth``: everything needed to continue a run exactly where
     it stopped (model, optimiser, scheduler, random-number states, history,
-    orbit samples)."""
+    the orbit's initial states and number of samples): its size does not
+    grow with the number of orbit samples."""
     save_torch({
         "format_version": CHECKPOINT_FORMAT,
         "epoch": epoch,
@@ -246,9 +254,9 @@ def load_checkpoint_file(folder, map_location="cpu"):
               "config"}
     if not isinstance(data, dict) or not needed <= set(data):
         raise CheckpointError(f"{path} is not a training checkpoint of this project")
-    if data["format_version"] != CHECKPOINT_FORMAT:
+    if data["format_version"] not in READABLE_CHECKPOINT_FORMATS:
         raise CheckpointError(f"{path} has format {data['format_version']}, "
-                              f"this version reads {CHECKPOINT_FORMAT}")
+                              f"this version reads {READABLE_CHECKPOINT_FORMATS}")
     if len(data["history"]) != data["epoch"] + 1:
         raise CheckpointError(f"{path} is inconsistent: {len(data['history'])} history rows "
                               f"for epoch {data['epoch']}")

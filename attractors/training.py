@@ -13,9 +13,9 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from .options import CommandError, UsageError, default_folder
-from .run_files import (CHECKPOINT_FILE, ORBIT_FILE, RUN_FILES, CheckpointError, History,
-                        load_checkpoint_file, restore_rng_state, save_checkpoint_file,
-                        save_model_file, write_config)
+from .run_files import (CHECKPOINT_FILE, ORBIT_FILE, ORBIT_SAMPLES_FILE, RUN_FILES,
+                        CheckpointError, History, load_checkpoint_file, restore_rng_state,
+                        save_checkpoint_file, save_model_file, write_config)
 
 
 class TrainingStopped(CommandError):
@@ -54,7 +54,8 @@ class Trainer:
 
     ``save`` is ``"best"`` (keep the model with the lowest ``monitor``
     value) or ``"last"``. ``orbit`` is an :class:`OrbitSampler` or None:
-    the task's loop takes the samples, the trainer writes the orbit file.
+    the task's loop takes the samples, the trainer attaches the run's
+    append-only samples file to it and writes the orbit file.
     Build it after the model, optimiser, scheduler and orbit sampler: with
     ``system.resume`` it restores all of them from ``checkpoint.pth``. It
     steps the scheduler at the end of each epoch (``ReduceLROnPlateau`` with
@@ -76,6 +77,13 @@ class Trainer:
         self.skipped, self.epoch, self.stop_requested = 0, 0, None
         model.rnn.attach_optimizer(optimizer)
         lines = self._restore(resumed) if resumed else ()
+        if orbit is not None:
+            # Samples go to an append-only file, once each; the checkpoint
+            # counts them (a resumed run reads them back and drops later ones).
+            try:
+                orbit.attach(os.path.join(self.folder, ORBIT_SAMPLES_FILE))
+            except CheckpointError as e:
+                raise UsageError(str(e)) from None
         self.history = History(self.folder, self.columns, lines)
         # A bar on a terminal; in a log file (a cluster job's, say) a plain
         # line per epoch instead of a stream of carriage returns.

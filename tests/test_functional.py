@@ -47,10 +47,41 @@ def test_bare_modules_and_lstm_without_bias():
 
 @pytest.mark.parametrize("module", [nn.LSTM(1, 2, batch_first=True),
                                     nn.GRU(1, 2, bidirectional=True),
-                                    nn.RNN(1, 2, nonlinearity="relu"), nn.Linear(1, 2)])
+                                    nn.Linear(1, 2)])
 def test_unsupported_modules_are_refused(module):
     with pytest.raises((ValueError, TypeError)):
         F.params_of(module)
+
+
+USER_MODULES = [("RNN_RELU", lambda: nn.RNN(3, 5, 2, nonlinearity="relu")),
+                ("LSTMCell", lambda: nn.LSTMCell(3, 5)), ("GRUCell", lambda: nn.GRUCell(3, 5)),
+                ("RNNCell", lambda: nn.RNNCell(3, 5)),
+                ("RNNCell_RELU", lambda: nn.RNNCell(3, 5, nonlinearity="relu"))]
+
+
+@pytest.mark.parametrize("rnn_type,make", USER_MODULES)
+def test_cells_and_relu_rnn_step_equals_module(rnn_type, make):
+    torch.manual_seed(0)
+    module = make().double()
+    assert F.rnn_type_of(module) == rnn_type
+    layers = getattr(module, "num_layers", 1)
+    state = F.initial_state(rnn_type, layers, 5, (4,),
+                            lambda *shape, device: torch.randn(*shape, dtype=torch.float64))
+    x = torch.randn(6, 4, 3, dtype=torch.float64)
+    if "Cell" in rnn_type:  # the module steps one input at a time
+        expected, s = [], state
+        with torch.no_grad():
+            for xt in x:
+                s = module(xt, s)
+                expected.append(s[0] if isinstance(s, tuple) else s)
+        expected, expected_last = torch.stack(expected), s
+    else:
+        with torch.no_grad():
+            expected, expected_last = module(x, state)
+    outputs, last = F.run(rnn_type, F.params_of(module), x, state)
+    assert torch.allclose(outputs, expected, atol=1e-12)
+    for a, b in zip(tree_leaves(last), tree_leaves(expected_last)):
+        assert torch.allclose(a, b, atol=1e-12)
 
 
 @pytest.mark.parametrize("rnn_type,num_layers", [("LSTM", 2), ("GRU", 1), ("RNN", 1),

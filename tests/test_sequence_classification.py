@@ -21,8 +21,9 @@ RUN_FILES = {"history.csv", "model.pth", "orbit_per_epoch_diagram.pth", "train.p
 
 
 def files_in(folder):
-    """The names in a run folder, less the resume checkpoint if the core writes one."""
-    return {p.name for p in folder.iterdir()} - {"checkpoint.pth"}
+    """The names in a run folder, less the resume checkpoint and the orbit
+    samples file the core writes for it."""
+    return {p.name for p in folder.iterdir()} - {"checkpoint.pth", "orbit_samples.bin"}
 
 
 

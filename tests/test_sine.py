@@ -46,7 +46,7 @@ def test_tiny_run_writes_the_four_files(sine, tmp_path):
     folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == ["checkpoint.pth", "history.csv", "model.pth",
-                     "orbit_per_epoch_diagram.pth", "train.pyconfig.json"]
+                     "orbit_per_epoch_diagram.pth", "orbit_samples.bin", "train.pyconfig.json"]
     orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
     assert orbit["frequency"] == 1
     assert orbit["trajectory"].shape == (30 - 20, 2, 10, 1, 3)
@@ -91,7 +91,7 @@ def test_orthogonal_types_run_with_the_orbit_sampler(sine, tmp_path):
                                               "--folder", str(tmp_path / rnn_type)])
         names = sorted(p.name for p in (tmp_path / rnn_type).iterdir())
         assert names == ["checkpoint.pth", "history.csv", "model.pth",
-                         "orbit_per_epoch_diagram.pth", "train.pyconfig.json"]
+                         "orbit_per_epoch_diagram.pth", "orbit_samples.bin", "train.pyconfig.json"]
         orbit = torch.load(f"{folder}/orbit_per_epoch_diagram.pth", weights_only=True)
         assert orbit["trajectory"].shape == (10, 2, 10, 1, 3)
         checkpoint = torch.load(f"{folder}/model.pth", weights_only=True)
