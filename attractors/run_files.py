@@ -145,12 +145,15 @@ def read_history(folder):
 
 # ------------------------------------------------------------------ model.pth
 def save_model_file(folder, *, epoch, model, model_kwargs, optimizer, losses, config,
-                    experiment_name):
+                    experiment_name, state=None):
     """``model.pth``: the weights with what rebuilds the model, the epoch's
-    losses (plain numbers or tensors) and the config, as the original wrote it."""
+    losses (plain numbers or tensors), the config and ``state``, the initial
+    states of the orbit trajectories (a list of tensors, h before c; None
+    without orbit sampling), under the keys the original wrote."""
     save_torch({
         "epoch": epoch,
         "model": model.state_dict(),
+        "state": state,
         "model_kwargs": dict(model_kwargs),
         "optimizer": optimizer.state_dict(),
         **{k: _plain(v) for k, v in losses.items() if k != "epoch"},

@@ -219,9 +219,10 @@ class Trainer:
         self.orbit.save(os.path.join(self.folder, ORBIT_FILE), self.config["interval_orbit"])
 
     def save_model(self, epoch, losses):
+        state = self.orbit.state_dict()["state0"] if self.orbit is not None else None
         save_model_file(self.folder, epoch=epoch, model=self.model,
                         model_kwargs=self.model_kwargs, optimizer=self.optimizer, losses=losses,
-                        config=self.config, experiment_name=self.experiment_name)
+                        config=self.config, experiment_name=self.experiment_name, state=state)
 
     def write_checkpoint(self, epoch):
         save_checkpoint_file(self.folder, epoch=epoch, model=self.model,

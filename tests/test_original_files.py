@@ -101,3 +101,15 @@ def test_initial_and_final_epoch_mean_what_they_meant(orbit_file, ie, fe, epochs
     x = ax.collections[0].get_offsets()[:, 0]
     assert [x.min(), x.max()] == epochs
     plt.close(fig)
+
+
+def test_model_file_keeps_the_original_keys(sine, tmp_path):
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "orbit")])
+    saved = torch.load(os.path.join(folder, "model.pth"), weights_only=True)
+    assert {"epoch", "model", "model_kwargs", "optimizer", "config", "experiment_name",
+            "state", "total_loss"} <= set(saved)
+    h, c = saved["state"]                               # the orbit's initial states
+    assert h.shape == c.shape == (1, 2 * 10, 8) and 50 < float(h.std()) < 200
+    no_orbit = TINY_SINE[:TINY_SINE.index("--interval_orbit")]
+    folder = sine.train.main(no_orbit + ["--folder", str(tmp_path / "plain")])
+    assert torch.load(os.path.join(folder, "model.pth"), weights_only=True)["state"] is None
