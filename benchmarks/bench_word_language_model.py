@@ -21,10 +21,19 @@ import torch
 
 from common import ROOT, task_module
 
-train = task_module("word-language-model", "train")
-WIKITEXT_FILES, batchify, load_corpus = (train.data.WIKITEXT_FILES, train.data.batchify,
-                                         train.data.load_corpus)
-WordLanguageModel = train.WordLanguageModel
+data = task_module("word-language-model", "data")
+model_py = task_module("word-language-model", "model")
+evaluation = task_module("word-language-model", "evaluation")
+WIKITEXT_FILES, batchify, load_corpus = data.WIKITEXT_FILES, data.batchify, data.load_corpus
+WordLanguageModel = model_py.WordLanguageModel
+# The defaults of word-language-model/train.py (its --help lists them).
+DEFAULTS = {"batch_size": 100, "seq_len": 70, "embed_size": 800, "hidden_size": 800,
+            "num_layers": 1, "dropout": 0.5, "tied_weights": False, "K": 100, "init": "henaff",
+            "lr": 0.001, "clip_value": 0.25, "seed": 2, "n_sequences_orbit": 5,
+            "seq_len_orbit": 1600, "burnout_orbit": 0, "std_orbit": 100.0,
+            "orbit_use_feedback": False}
+MODEL_KWARGS = ("embed_size", "hidden_size", "rnn_type", "num_layers", "dropout",
+                "tied_weights", "K", "init")
 
 DEFAULT_DATA = os.path.join(ROOT, "word-language-model", "wikitext-2")
 
@@ -56,7 +65,7 @@ def main():
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
-    config, _ = train.parse(["--rnn_type", args.rnn_type])
+    config = {**DEFAULTS, "rnn_type": args.rnn_type}
     bs, seq_len = config["batch_size"], config["seq_len"]
     with tempfile.TemporaryDirectory() as tmp:
         for name in WIKITEXT_FILES:
@@ -70,24 +79,27 @@ def main():
     valid_data = batchify(corpus.valid, bs).to(device)
     per_epoch = math.ceil((train_data.size(0) - 1) / seq_len)
     torch.manual_seed(config["seed"])
-    kwargs = {"n_words": len(corpus.dictionary), **{k: config[k] for k in train.MODEL_KWARGS}}
+    kwargs = {"n_words": len(corpus.dictionary), **{k: config[k] for k in MODEL_KWARGS}}
     model = WordLanguageModel(**kwargs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), config["lr"])
 
-    def step(loss):   # what Trainer.step does, without a run folder
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip_value"])
-        optimizer.step()
+    def train_windows(n, start=0):
+        """The training loop of train.py, without its run folder."""
+        model.train()
+        source = train_data[start * seq_len:(start + n) * seq_len + 1]
+        state = model.rnn.initial_state(source.size(1), source.device)
+        for inp, target in data.iter_batches(source, seq_len):
+            logits, state = model(inp, model_py.detach_state(state))
+            loss = model_py.cross_entropy_sum_(logits, target)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip_value"])
+            optimizer.step()
 
-    def windows(n, start=0):
-        return train_data[start * seq_len:(start + n) * seq_len + 1]
-
-    train.train_epoch(model, windows(args.warmup), seq_len, step)
-    seconds, _ = timed(lambda: train.train_epoch(model, windows(args.batches, args.warmup),
-                                                 seq_len, step), device)
+    train_windows(args.warmup)
+    seconds, _ = timed(lambda: train_windows(args.batches, args.warmup), device)
     per_batch = seconds / args.batches
-    valid_seconds, _ = timed(lambda: train.evaluate(model, valid_data, seq_len), device)
+    valid_seconds, _ = timed(lambda: evaluation.evaluate(model, valid_data, seq_len), device)
     print(f"{args.rnn_type} {config['hidden_size']} units, embedding {config['embed_size']}, "
           f"batch {bs}, windows of {seq_len}: {per_batch:.3f} s per training window "
           f"({args.batches} timed), {100 * per_batch:.1f} s per 100")
@@ -97,7 +109,7 @@ def main():
 
     if args.orbit:
         orbit_config = {**config, "interval_orbit": 1}
-        sampler = train.make_orbit_sampler(model, corpus.dictionary, orbit_config, device)
+        sampler = model_py.make_orbit_sampler(model, corpus.dictionary, orbit_config, device)
         seconds, _ = timed(sampler.sample, device)
         print(f"orbit sample (2 inputs x {config['n_sequences_orbit']} states, "
               f"{config['seq_len_orbit']} steps, {sampler.max_batch} trajectories at a time): "

@@ -27,6 +27,7 @@ TINY_ORBIT = ["--interval_orbit", "1", "--seq_len_orbit", "9", "--burnout_orbit"
 def wlm():
     """The task's modules: ``wlm.train``, ``wlm.model``, ``wlm.data``, ``wlm.generate``."""
     task = task_files("word-language-model")
+    task.evaluation = load_script("word-language-model/evaluation.py")
     task.plot = load_script("word-language-model/plot_history.py")
     task.generate = load_script("word-language-model/generate.py")
     return task
@@ -148,7 +149,7 @@ def test_loss_is_the_mean_cross_entropy_per_token(wlm):
     model = wlm.model.WordLanguageModel(20, embed_size=4, hidden_size=5).eval()
     tokens = torch.randint(20, (2 * 13,))
     source = wlm.data.batchify(tokens, 2)
-    loss = wlm.train.evaluate(model, source, 5)
+    loss = wlm.evaluation.evaluate(model, source, 5)
     with torch.no_grad():   # one window over the whole stream: the same numbers
         logits, _ = model(source[:-1])
         expected = nn.functional.cross_entropy(logits.reshape(-1, 20), source[1:].reshape(-1))
@@ -185,9 +186,9 @@ def test_one_tiny_epoch_decreases_the_training_loss(wlm, corpus_dir):
     model = wlm.model.WordLanguageModel(len(corpus.dictionary), embed_size=8, hidden_size=8,
                                         dropout=0.0)
     optimizer = torch.optim.Adam(model.parameters(), 0.01)
-    before = wlm.train.evaluate(model, source, 12)
+    before = wlm.evaluation.evaluate(model, source, 12)
     wlm.train.train_epoch(model, source, 12, PlainBackward(optimizer), optimizer, False)
-    after = wlm.train.evaluate(model, source, 12)
+    after = wlm.evaluation.evaluate(model, source, 12)
     assert after < before - 0.1
 
 
@@ -281,7 +282,7 @@ def test_orbit_draws_follow_the_old_code(wlm, corpus_dir):
     model = wlm.model.WordLanguageModel(n, embed_size=4, hidden_size=3)
     config = dict(seq_len_orbit=6, burnout_orbit=0, n_sequences_orbit=2, std_orbit=100.0,
                   orbit_use_feedback=False)
-    sampler = wlm.train.make_orbit_sampler(model, dictionary, config, "cpu")
+    sampler = wlm.model.make_orbit_sampler(model, dictionary, config, "cpu")
     torch.manual_seed(5)
     wlm.model.WordLanguageModel(n, embed_size=4, hidden_size=3)
     ids = torch.randint(n, (2, 1))
@@ -363,7 +364,7 @@ def test_lambada_passages_scored_one_by_one_or_stacked_agree(wlm, tmp_path):
     corpus = wlm.data.load_corpus(tmp_path / "lambada", lambada=True)
     torch.manual_seed(0)
     model = wlm.model.WordLanguageModel(len(corpus.dictionary), embed_size=4, hidden_size=5)
-    stacked = wlm.train.evaluate_passages(model, corpus.valid, 4, "cpu")
+    stacked = wlm.evaluation.evaluate_passages(model, corpus.valid, 4, "cpu")
     total = 0
     with torch.no_grad():
         for passage in corpus.valid:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from attractors.orbit import OrbitSampler
 from attractors.rnn import RecurrentLayer
 
 # Words whose logits are recorded in the orbit diagram, in this order, after
@@ -172,3 +173,26 @@ class OrbitProjection:
 def orbit_inputs(n_words, n_inputs=2, device=None):
     """``n_inputs`` word ids drawn at random from the vocabulary, shape ``(n_inputs,)``."""
     return torch.randint(n_words, (n_inputs,), dtype=torch.long, device=device)
+
+
+# Largest orbit logits tensor (seq_len_orbit x trajectories x n_words) computed
+# at once, in elements; trajectories are run in as many chunks as needed.
+ORBIT_LOGITS_BUDGET = 2 ** 26
+
+
+def make_orbit_sampler(model, dictionary, config, device):
+    """Two random word ids as constant inputs, the 15 projections of the
+    logits and, with ``orbit_use_feedback``, the model fed its own argmax;
+    built in the old code's order (inputs, projections, initial states)."""
+    n_words = len(dictionary)
+    const_inputs = orbit_inputs(n_words, device=device)
+    projection = OrbitProjection(dictionary, device)
+    feedback = FeedbackModel(model) if config["orbit_use_feedback"] else None
+    max_batch = max(1, ORBIT_LOGITS_BUDGET // (config["seq_len_orbit"] * n_words))
+    sampler = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
+                           config["seq_len_orbit"], config["burnout_orbit"],
+                           config["std_orbit"], projection=projection,
+                           feedback_model=feedback, max_batch=max_batch)
+    sampler.labels = projection.labels + (
+        [f"feedback {label}" for label in projection.labels] if feedback else [])
+    return sampler

@@ -1,7 +1,6 @@
 """Train a word-level recurrent language model on WikiText-2 (or LAMBADA)."""
 import math
 import os
-from collections import defaultdict
 
 import torch
 from tqdm import tqdm
@@ -9,7 +8,7 @@ from tqdm import tqdm
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
                                 check_orbit_options, check_positive, parse_options, run_cli,
                                 select_device, UsageError)
-from attractors.orbit import OrbitSampler, add_orbit_options
+from attractors.orbit import add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.run_files import load_model_file
 from attractors.tasks import import_sibling
@@ -17,7 +16,8 @@ from attractors.training import Trainer
 
 data = import_sibling(__file__, "data")
 model_py = import_sibling(__file__, "model")
-WordLanguageModel, cross_entropy_sum = model_py.WordLanguageModel, model_py.cross_entropy_sum
+evaluation = import_sibling(__file__, "evaluation")
+WordLanguageModel = model_py.WordLanguageModel
 # The loss of a whole window, written over its logits (the largest tensor by far).
 cross_entropy_sum_ = model_py.cross_entropy_sum_
 
@@ -26,9 +26,6 @@ COLUMNS = ["Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate"]
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wikitext-2")
 MODEL_KWARGS = ("embed_size", "hidden_size", "rnn_type", "num_layers", "dropout",
                 "tied_weights", "K", "init")
-# Largest orbit logits tensor (seq_len_orbit x trajectories x n_words) computed
-# at once, in elements; trajectories are run in as many chunks as needed.
-ORBIT_LOGITS_BUDGET = 2 ** 26
 
 
 def add_config_options(group):
@@ -142,57 +139,6 @@ def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=
     return total / ((source.size(0) - 1) * source.size(1))
 
 
-@torch.no_grad()
-def evaluate(model, source, seq_len):
-    """Mean cross-entropy per token over a batchified ``source``, the state
-    carried across windows as in training."""
-    model.eval()
-    state = model.rnn.initial_state(source.size(1), source.device)
-    total = torch.zeros((), device=source.device)
-    for inp, target in data.iter_batches(source, seq_len):
-        logits, state = model(inp, state)
-        total += cross_entropy_sum_(logits, target)
-    return total / ((source.size(0) - 1) * source.size(1))
-
-
-@torch.no_grad()
-def evaluate_passages(model, passages, batch_size, device):
-    """Mean cross-entropy of the last word of each LAMBADA passage, each
-    passage read from a zero state. Passages of equal length are stacked as
-    columns of one batch, which gives the same numbers as one at a time."""
-    model.eval()
-    by_length = defaultdict(list)
-    for passage in passages:
-        by_length[len(passage)].append(passage)
-    total = torch.zeros((), device=device)
-    for group in by_length.values():
-        for start in range(0, len(group), batch_size):
-            examples = [data.lambada_example(p) for p in group[start:start + batch_size]]
-            inp = torch.cat([i for i, _ in examples], dim=1).to(device)
-            target = torch.cat([t for _, t in examples]).to(device)
-            logits, _ = model(inp)
-            total += cross_entropy_sum(logits[-1], target)
-    return total / len(passages)
-
-
-def make_orbit_sampler(model, dictionary, config, device):
-    """Two random word ids as constant inputs, the 15 projections of the
-    logits and, with ``orbit_use_feedback``, the model fed its own argmax;
-    built in the old code's order (inputs, projections, initial states)."""
-    n_words = len(dictionary)
-    const_inputs = model_py.orbit_inputs(n_words, device=device)
-    projection = model_py.OrbitProjection(dictionary, device)
-    feedback = model_py.FeedbackModel(model) if config["orbit_use_feedback"] else None
-    max_batch = max(1, ORBIT_LOGITS_BUDGET // (config["seq_len_orbit"] * n_words))
-    sampler = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
-                           config["seq_len_orbit"], config["burnout_orbit"],
-                           config["std_orbit"], projection=projection,
-                           feedback_model=feedback, max_batch=max_batch)
-    sampler.labels = projection.labels + (
-        [f"feedback {label}" for label in projection.labels] if feedback else [])
-    return sampler
-
-
 def current_lr(optimizer):
     return optimizer.param_groups[-1]["lr"]
 
@@ -223,12 +169,12 @@ def main(argv=None):
 
     def score(data):
         if config["lambada"]:
-            return evaluate_passages(model, data, bs, device)
-        return evaluate(model, data, config["seq_len"])
+            return evaluation.evaluate_passages(model, data, bs, device)
+        return evaluation.evaluate(model, data, config["seq_len"])
 
     orbit = None
     if config["interval_orbit"] >= 1:
-        orbit = make_orbit_sampler(model, corpus.dictionary, config, device)
+        orbit = model_py.make_orbit_sampler(model, corpus.dictionary, config, device)
         if system.verbose >= 1:
             print(f"Orbit outputs ({len(orbit.labels)}): {', '.join(orbit.labels)}")
     # The trainer makes the run folder (or resumes it) and steps the scheduler.
