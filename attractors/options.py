@@ -127,6 +127,13 @@ def estimate_training_bytes(config, n_inputs=1, n_outputs=1):
     return 4 * (4 * params + activations + orbit)
 
 
+def check_output_file(path, option="-o"):
+    """Refuse an output file name that is an existing folder (one line, exit 2)."""
+    if path and os.path.isdir(path):
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    return path
+
+
 def default_folder(now=None):
     """``output-<date and time>`` in the current directory, without ``:`` or spaces."""
     stamp = str(now or datetime.datetime.now()).replace(":", "_").replace(" ", "_")
@@ -164,7 +171,9 @@ def set_threads(threads):
 
 
 def add_optimiser_options(group, lr=0.001, clip_value=0.25):
-    group.add_argument("--lr", type=POSITIVE_FLOAT, default=lr, help="learning rate (> 0)")
+    # above 1e6, Adam's own arithmetic overflows before any check can fail
+    group.add_argument("--lr", type=finite_float(0, 1e6, low_open=True), default=lr,
+                       help="learning rate, in (0, 1e6]")
     group.add_argument("--clip_value", type=POSITIVE_FLOAT, default=clip_value,
                        help="maximum norm of the gradient")
 
