@@ -7,7 +7,6 @@ the epochs where the attractors changed (candidate bifurcations).
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,8 @@ import torch
 from attractors.api import fixed_points, state_map
 from attractors.dynamics import classify_trajectories
 from attractors.orbit_analysis import bifurcation_epochs, summarise
-from attractors.options import add_threads_option, set_threads
+from attractors.options import (POSITIVE_FLOAT, SEED, OneLineParser, UsageError,
+                                add_threads_option, run_cli, set_threads)
 from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file
 from attractors.tasks import load_run
 
@@ -25,13 +25,13 @@ TASKS_HERE = [os.path.dirname(os.path.abspath(__file__))]
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = OneLineParser(prog="analyse_attractors.py", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", help="training output folder")
     parser.add_argument("-o", "--output_dir", help="where to write the results (default: FOLDER)")
     parser.add_argument("--n_starts", type=int, default=32,
                         help="random initial states per input (for fixed points and trajectories)")
-    parser.add_argument("--std", type=float, default=None,
+    parser.add_argument("--std", type=POSITIVE_FLOAT, default=None,
                         help="standard deviation of the initial states (default: the run's "
                              "std_orbit, capped at 10)")
     parser.add_argument("--steps", type=int, default=2000, help="steps simulated per trajectory")
@@ -42,7 +42,7 @@ def build_parser():
     parser.add_argument("--newton_steps", type=int, default=50, help="Newton iterations")
     parser.add_argument("--word_ids", type=int, nargs="+", default=[0, 1],
                         help="language model: word ids used as constant inputs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial states")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the initial states")
     parser.add_argument("--trust_pickle", action="store_true",
                         help="load a model.pth of the original code (pickled objects)")
     add_threads_option(parser)
@@ -67,14 +67,17 @@ def analyse_inputs(model, inputs, args, std):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if min(args.n_starts, args.steps, args.lyapunov_steps) < 1 or not 1 < args.record <= args.steps:
-        sys.exit("analyse_attractors.py: error: --n_starts, --steps, --lyapunov_steps must be "
-                 "positive and 1 < --record <= --steps")
+        raise UsageError("--n_starts, --steps, --lyapunov_steps must be positive and "
+                         "1 < --record <= --steps")
     set_threads(args.threads)
     try:
         task, model, saved = load_run(args.folder, TASKS_HERE, trust_pickle=args.trust_pickle)
         labels, inputs = task.constant_inputs(model, saved["config"], args)
+        orbit_path = os.path.join(args.folder, ORBIT_FILE)
+        # read before anything is written, so that a bad one leaves no half results
+        orbit = load_orbit_file(orbit_path) if os.path.isfile(orbit_path) else None
     except RunFolderError as e:
-        sys.exit(f"analyse_attractors.py: error: {e}")
+        raise UsageError(str(e)) from None
     out = args.output_dir or args.folder
     os.makedirs(out, exist_ok=True)
     std = args.std if args.std is not None else min(saved["config"].get("std_orbit", 1.0), 10.0)
@@ -99,12 +102,8 @@ def main(argv=None):
     print(summary.to_string(index=False))
     result = {"run": os.path.abspath(args.folder), "epoch": saved["epoch"],
               "per_input": rows, "fixed_points": point_rows}
-    orbit_path = os.path.join(args.folder, ORBIT_FILE)
-    if os.path.isfile(orbit_path):
-        try:
-            trajectory, interval = load_orbit_file(orbit_path)
-        except RunFolderError as e:
-            sys.exit(f"analyse_attractors.py: error: {e}")
+    if orbit is not None:
+        trajectory, interval = orbit
         changes = bifurcation_epochs(summarise(trajectory, interval))
         changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
         result["bifurcations"] = changes.to_dict(orient="records")
@@ -117,4 +116,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

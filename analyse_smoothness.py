@@ -13,7 +13,7 @@ import sys
 import torch
 
 from attractors.api import smoothness_vs_length
-from attractors.options import OneLineParser, UsageError, add_threads_option, set_threads
+from attractors.options import SEED, OneLineParser, UsageError, add_threads_option, set_threads
 from attractors.run_files import RunFolderError, load_model_file
 from attractors.smoothness import (DEFAULT_SEQ_LENS, direction_towards, format_results,
                                    line_grid, parameters_of, plot_results, random_direction,
@@ -51,7 +51,7 @@ def build_parser():
                         help="direction d = (weights of OTHER_FOLDER) - (weights of FOLDER), so "
                              "s = 1 is the other run; default: a random direction, each tensor "
                              "scaled to the norm of its parameter tensor")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random direction")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the random direction")
     parser.add_argument("--seq_lens", type=int, nargs="+", default=list(DEFAULT_SEQ_LENS),
                         metavar="T", help="sequence lengths to evaluate")
     parser.add_argument("--s_range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),

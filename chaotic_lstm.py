@@ -20,8 +20,8 @@ import torch
 from attractors import smoothness
 from attractors.chaos import (HIDDEN, INITIAL_VALUE, ChaoticFit, chaotic_lstm, line, loss_slice,
                               random_weights)
-from attractors.options import (OneLineParser, UsageError, add_threads_option, default_folder,
-                                set_threads)
+from attractors.options import (DPI, SEED, OneLineParser, UsageError, add_threads_option,
+                                check_memory, default_folder, set_threads)
 from attractors.smoothness import grid
 
 PROG = "chaotic_lstm.py"
@@ -140,7 +140,7 @@ def build_parser():
                         help="folder for the figures (default: a new ./output-<date>_<time>)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:3]),
                         help="what to compute")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=SEED, default=0,
                         help="seed of the random weights R (uniform in [0, 1)) of the slice, "
                              "and of the random direction of the smoothness part")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
@@ -148,7 +148,7 @@ def build_parser():
                              "smoothness part always runs in float64)")
     parser.add_argument("--chunk_size", type=int, default=25000,
                         help="models simulated together in one batch")
-    parser.add_argument("--dpi", type=int, default=150, help="resolution of the PNGs")
+    parser.add_argument("--dpi", type=DPI, default=150, help="resolution of the PNGs")
     add_threads_option(parser)
     g = parser.add_argument_group("attractor")
     g.add_argument("--attractor_steps", type=int, default=5000, help="steps simulated")
@@ -201,6 +201,10 @@ def check(args):
             raise UsageError(f"--{name} must be increasing and contain {inside:g}")
     if not args.smooth_s_range[0] < 0 < args.smooth_s_range[1]:
         raise UsageError("--smooth_s_range must contain 0 inside it")
+    # the simulated outputs kept (float64 at most) and the grids
+    check_memory(8 * 2 * (args.n_points * args.steps + args.grid[0] * args.grid[1] * args.steps
+                          + args.attractor_steps + args.smooth_points * max(args.seq_lens)),
+                 "--n_points, --grid, --steps, --attractor_steps, --smooth_points")
 
 
 def main(argv=None):

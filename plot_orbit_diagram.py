@@ -4,15 +4,16 @@
 """
 import argparse
 import os
-import sys
 
+from attractors.options import (ALPHA, DPI, CommandError, OneLineParser, UsageError,
+                                check_output_file, run_cli)
 from attractors.plotting import ORBIT_TYPES, plot_orbit, use_headless_backend_if_needed
 from attractors.run_files import RunFolderError, load_orbit_file
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        description="Draw a bifurcation (orbit) diagram from the points saved during "
+    parser = OneLineParser(
+        prog="plot_orbit_diagram.py", description="Draw a bifurcation (orbit) diagram from the points saved during "
                     "training with --interval_orbit.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("path", metavar="PATH", help="orbit file (orbit_per_epoch_diagram.pth)")
@@ -36,8 +37,8 @@ def build_parser():
     parser.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="save the figure to FILE (.png, .pdf, .svg) instead of "
                              "opening a window")
-    parser.add_argument("--dpi", type=int, default=150, help="resolution of a saved PNG")
-    parser.add_argument("--alpha", type=float, default=0.15,
+    parser.add_argument("--dpi", type=DPI, default=150, help="resolution of a saved PNG")
+    parser.add_argument("--alpha", type=ALPHA, default=0.15,
                         help="opacity of each point (raise it for sparse diagrams)")
     parser.add_argument("--title", default=None, help="title drawn above the diagram")
     return parser
@@ -45,6 +46,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_output_file(args.output)
     use_headless_backend_if_needed(args.output)
     import matplotlib.pyplot as plt
     try:
@@ -57,13 +59,13 @@ def main(argv=None):
         if args.title:
             ax.set_title(args.title)
     except (RunFolderError, IndexError) as e:
-        sys.exit(f"plot_orbit_diagram.py: error: {e}")
+        raise UsageError(str(e)) from None
     fig.tight_layout()
     if args.output:
         try:
             fig.savefig(args.output, dpi=args.dpi)
         except (OSError, ValueError) as e:
-            sys.exit(f"plot_orbit_diagram.py: error: cannot save {args.output}: {e}")
+            raise CommandError(f"cannot save {args.output}: {e}") from None
         print(f"Saved {args.output}")
         plt.close(fig)
     elif plt.get_backend().lower() == "agg":
@@ -77,4 +79,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -5,17 +5,18 @@ the epochs where the attractors changed (candidate bifurcations) marked.
 """
 import argparse
 import os
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 
+from attractors.options import (ALPHA, DPI, POSITIVE_FLOAT, OneLineParser, UsageError,  # noqa: E402
+                                check_output_file, run_cli)
 from attractors.plotting import save_figure, training_dynamics  # noqa: E402
 from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file, read_history  # noqa: E402
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = OneLineParser(prog="plot_training_dynamics.py", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", help="training output folder with an orbit file")
     parser.add_argument("-o", "--output", help="image file (default: FOLDER/training_dynamics.png)")
@@ -23,17 +24,18 @@ def build_parser():
     parser.add_argument("-i", "--input_num", type=int, default=0, help="constant input drawn")
     parser.add_argument("-j", "--t_output_num", type=int, default=0, help="output drawn")
     parser.add_argument("-b", "--burnout", type=int, default=0, help="further steps dropped")
-    parser.add_argument("--rtol", type=float, default=1e-3,
+    parser.add_argument("--rtol", type=POSITIVE_FLOAT, default=1e-3,
                         help="values closer than rtol times the spread of the file are equal")
     parser.add_argument("--no_marks", action="store_true", help="do not mark bifurcations")
-    parser.add_argument("--alpha", type=float, default=0.3, help="opacity of orbit points")
+    parser.add_argument("--alpha", type=ALPHA, default=0.3, help="opacity of orbit points")
     parser.add_argument("--title", default=None, help="figure title")
-    parser.add_argument("--dpi", type=int, default=150, help="resolution of a saved PNG")
+    parser.add_argument("--dpi", type=DPI, default=150, help="resolution of a saved PNG")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_output_file(args.output)
     try:
         history = read_history(args.folder)
         trajectory, interval = load_orbit_file(os.path.join(args.folder, ORBIT_FILE))
@@ -42,7 +44,7 @@ def main(argv=None):
                                         burnout=args.burnout, alpha=args.alpha, rtol=args.rtol,
                                         marks=not args.no_marks, title=args.title)
     except (RunFolderError, IndexError) as e:
-        sys.exit(f"plot_training_dynamics.py: error: {e}")
+        raise UsageError(str(e)) from None
     if not args.no_marks:
         print(f"{len(epochs)} candidate bifurcation(s) for input {args.input_num}: "
               + ", ".join(map(str, epochs)))
@@ -50,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -18,7 +18,6 @@ layers; sequence first, one direction, no projection), ``nn.LSTMCell``,
 (``OrthogonalRNN``), or a module holding one of them at ``.rnn``.
 The analysis scripts of this project run on these same functions.
 """
-import math
 import warnings
 
 import numpy as np

@@ -9,7 +9,9 @@ with ``--config`` repeats the run.
 import argparse
 import datetime
 import json
+import math
 import os
+import sys
 
 import torch
 
@@ -27,8 +29,109 @@ class UsageError(CommandError):
 class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line and raise instead of exiting."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Every plain float option, of every script, refuses nan and inf.
+        self.register("type", float, finite_float())
+
     def error(self, message):
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _bounded(base, low, high, low_open, high_open):
+    """An argparse type: a finite ``base`` number in the given range. It reads
+    the command line's text and a config file's JSON number alike (``base``
+    tells :func:`_check_scalar` which JSON type to expect)."""
+    if low is not None and high is not None:
+        bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    elif low is not None:
+        bounds = f" {'>' if low_open else '>='} {low}"
+    elif high is not None:
+        bounds = f" {'<' if high_open else '<='} {high}"
+    else:
+        bounds = ""
+    what = "a finite number" if base is float else "an integer"
+
+    def convert(text):
+        try:
+            value = base(text)
+        except (TypeError, ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"invalid {base.__name__} value: {text!r}") from None
+        if isinstance(text, float) and base is int and value != text:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
+        ok = math.isfinite(value) and (
+            low is None or (value > low if low_open else value >= low)) and (
+            high is None or (value < high if high_open else value <= high))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}{bounds}, got {text!r}")
+        return value
+    convert.base = base
+    convert.__name__ = base.__name__  # argparse names the type in its messages
+    return convert
+
+
+def finite_float(low=None, high=None, low_open=False, high_open=False):
+    """Argparse type of a finite float in ``[low, high]`` (``low_open``,
+    ``high_open``: exclude that end; None: unbounded)."""
+    return _bounded(float, low, high, low_open, high_open)
+
+
+def bounded_int(low=None, high=None):
+    """Argparse type of an int in ``[low, high]`` (None: unbounded)."""
+    return _bounded(int, low, high, False, False)
+
+
+POSITIVE_FLOAT = finite_float(0, low_open=True)
+POSITIVE_INT = bounded_int(1)
+SEED = bounded_int(0, 2 ** 32 - 1)       # what NumPy's seed accepts
+DPI = bounded_int(10, 2000)
+ALPHA = finite_float(0, 1, low_open=True)
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable, else total)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(nbytes, what):
+    """Refuse a job whose estimated size ``nbytes`` exceeds the available memory."""
+    free = available_memory()
+    if free is not None and nbytes > free:
+        raise UsageError(f"{what} needs about {nbytes / 2 ** 30:.3g} GiB, more than the "
+                         f"{free / 2 ** 30:.3g} GiB of memory available; choose smaller sizes")
+
+
+def estimate_training_bytes(config, n_inputs=1, n_outputs=1):
+    """A rough lower bound of the bytes a training run allocates: parameters
+    with their gradients and Adam state, the activations kept for
+    back-propagation, and the orbit buffers (float32)."""
+    h, layers = config.get("hidden_size", 1), config.get("num_layers", 1)
+    width = max(h, config.get("embed_size", 0), n_inputs)
+    params = layers * 4 * h * (width + h + 1) + h * n_outputs + config.get("embed_size", 0) * n_inputs
+    steps = config.get("seq_len", 1) * max(config.get("batch_size", 1),
+                                           config.get("n_sequences", 1) if "embed_size" not in config else 1)
+    activations = steps * layers * 6 * h
+    orbit = 0
+    if config.get("interval_orbit", -1) >= 1:
+        orbit = config["seq_len_orbit"] * config["n_sequences_orbit"] * n_inputs * max(h, n_outputs) * 2
+    return 4 * (4 * params + activations + orbit)
+
+
+def check_output_file(path, option="-o"):
+    """Refuse an output file name that is an existing folder (one line, exit 2)."""
+    if path and os.path.isdir(path):
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    return path
 
 
 def default_folder(now=None):
@@ -68,13 +171,15 @@ def set_threads(threads):
 
 
 def add_optimiser_options(group, lr=0.001, clip_value=0.25):
-    group.add_argument("--lr", type=float, default=lr, help="learning rate")
-    group.add_argument("--clip_value", type=float, default=clip_value,
+    # above 1e6, Adam's own arithmetic overflows before any check can fail
+    group.add_argument("--lr", type=finite_float(0, 1e6, low_open=True), default=lr,
+                       help="learning rate, in (0, 1e6]")
+    group.add_argument("--clip_value", type=POSITIVE_FLOAT, default=clip_value,
                        help="maximum norm of the gradient")
 
 
 def add_run_options(group, seed=2):
-    group.add_argument("--seed", type=int, default=seed, help="random seed")
+    group.add_argument("--seed", type=SEED, default=seed, help="random seed (0 to 2**32-1)")
     group.add_argument("--on_nan", choices=("stop", "skip"), default="stop",
                        help="on a non-finite loss: stop the run, or skip that batch's "
                             "update and count it in the history")
@@ -101,23 +206,25 @@ def _check_scalar(action, v, source):
     """Validate one JSON value against what the command line would accept."""
     name = action.dest
     kind = action.type or (type(action.default) if action.default is not None else str)
+    base = getattr(kind, "base", kind)
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        kind = bool
-    wanted = {bool: "true or false", int: "an integer", float: "a number",
-              str: "a string"}.get(kind, "a string")
-    ok_types = {bool: (bool,), int: (int,), float: (int, float)}.get(kind, (str,))
+        kind = base = bool
+    wanted = {bool: "true or false", int: "an integer", float: "a number"}.get(base, "a string")
+    ok_types = {bool: (bool,), int: (int,), float: (int, float)}.get(base, (str,))
     # bool is an int in Python; refuse true/false where a number is meant.
-    if not isinstance(v, ok_types) or (isinstance(v, bool) and kind is not bool):
+    if not isinstance(v, ok_types) or (isinstance(v, bool) and base is not bool):
         raise UsageError(f"{source}: '{name}' must be {wanted}, got {json.dumps(v)}")
     if kind not in (bool, int, float, str):
         try:  # a validating type function, as on the command line
             v = kind(v)
         except (argparse.ArgumentTypeError, ValueError) as e:
             raise UsageError(f"{source}: '{name}': {e}") from None
+    if base is float and isinstance(v, float) and not math.isfinite(v):
+        raise UsageError(f"{source}: '{name}' must be a finite number, got {v}")
     if action.choices is not None and v not in action.choices:
         raise UsageError(f"{source}: '{name}' must be one of "
                          f"{', '.join(map(str, action.choices))}, got {json.dumps(v)}")
-    return float(v) if kind is float else v
+    return float(v) if base is float else v
 
 
 def _check_value(action, value, source):
@@ -137,12 +244,14 @@ def read_config_file(path, parser, config_dests):
     """Load and validate a JSON config file: every key a known config option
     with a value of the right type."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
     except json.JSONDecodeError as e:
         raise UsageError(f"config file {path} is not valid JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
     except OSError as e:
         raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
     if not isinstance(data, dict):
@@ -180,6 +289,7 @@ def parse_options(parser, config_dests, argv=None):
         raise UsageError("--checkpoint_interval must be at least 1")
     set_threads(args.threads)
     config = {k: getattr(args, k) for k in config_dests}
+    check_memory(estimate_training_bytes(config), "this run")
     system = argparse.Namespace(**{k: v for k, v in vars(args).items()
                                    if k not in config_dests and k != "config"})
     return config, system
@@ -195,6 +305,8 @@ def select_device(use_cuda):
 
 def check_orbit_options(config):
     """Shared sanity checks of the orbit options."""
+    if not config["std_orbit"] > 0:
+        raise UsageError(f"std_orbit must be > 0, got {config['std_orbit']}")
     if config["interval_orbit"] < 1:
         return
     if config["seq_len_orbit"] < 1:
@@ -210,13 +322,23 @@ def check_orbit_options(config):
 
 def run_cli(main, argv=None):
     """Run ``main(argv)``; bad input ends in one line on stderr and exit 2."""
-    import sys
     try:
         return main(argv)
     except CommandError as e:
-        prog = os.path.basename(sys.argv[0]) or "train.py"
-        print(f"{prog}: {'error: ' if isinstance(e, UsageError) else ''}{e}", file=sys.stderr)
-        raise SystemExit(e.code) from None
+        fail(e, e.code, "error: " if isinstance(e, UsageError) else "")
+    except MemoryError:
+        fail("out of memory; choose smaller sizes", 1)
+    except OSError as e:  # a full disk, a read-only folder, a vanished file
+        where = f": {e.filename}" if e.filename else ""
+        fail(f"{e.strerror or e}{where}", 1)
+
+
+def fail(message, code, prefix="error: "):
+    """Print ``PROG: error: message`` (its first line) on stderr and exit ``code``."""
+    prog = os.path.basename(sys.argv[0]) or "train.py"
+    line = (str(message).strip().splitlines() or [type(message).__name__])[0]
+    print(f"{prog}: {prefix}{line}", file=sys.stderr)
+    raise SystemExit(code) from None
 
 
 def check_positive(config, *names):

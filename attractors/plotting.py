@@ -88,28 +88,35 @@ def plot_orbit(ax, trajectory, interval, kind="orbit1d", n=0, i=0, j=0,
 
 def save_figure(fig, output, dpi=150):
     """Save ``fig`` to ``output``, creating its folder; one-line error on failure."""
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    fig.savefig(output, dpi=dpi)
-    print(f"Saved {output}")
+    from .options import CommandError, check_output_file
     import matplotlib.pyplot as plt
-    plt.close(fig)  # scripts called in a loop (figures/, tests) would pile them up
+    try:
+        check_output_file(output)
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        fig.savefig(output, dpi=dpi)
+    except (OSError, ValueError) as e:
+        raise CommandError(f"cannot save {output}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        plt.close(fig)
+    print(f"Saved {output}")  # scripts called in a loop (figures/, tests) would pile them up
 
 
-def history_command(description, argv=None, prog="plot_history.py"):
+def history_command(description, argv=None, prog="plot_history.py", columns=()):
     """The shared command line of the tasks' plot_history.py scripts:
     ``FOLDER [-o FILE]``. Returns ``(history, args)`` with ``args.output``
-    filled in; a folder without a history ends in a one-line error."""
-    import argparse
+    filled in; a folder without a history holding ``columns`` of numbers
+    raises a UsageError (run the script through ``run_cli``)."""
+    from .options import OneLineParser, UsageError, check_output_file
     from .run_files import RunFolderError, read_history
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     parser.add_argument("folder", help="training output folder")
     parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
     args = parser.parse_args(argv)
+    check_output_file(args.output)
     try:
-        history = read_history(args.folder)
+        history = read_history(args.folder, columns)
     except RunFolderError as e:
-        sys.exit(f"{prog}: error: {e}")
+        raise UsageError(str(e)) from None
     args.output = args.output or os.path.join(args.folder, "history.png")
     return history, args
 

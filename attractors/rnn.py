@@ -56,6 +56,9 @@ def rnn_type_arg(value):
     return value
 
 
+MAX_LAYERS = 1000  # building more takes minutes before anything can fail
+
+
 def add_rnn_options(group, hidden_size, with_hidden_size=True):
     group.add_argument("--rnn_type", type=rnn_type_arg, default="LSTM", metavar="TYPE",
                        help=f"recurrent cell: one of {', '.join(RNN_TYPES)}")
@@ -63,7 +66,7 @@ def add_rnn_options(group, hidden_size, with_hidden_size=True):
         group.add_argument("--hidden_size", type=int, default=hidden_size,
                            help="number of hidden units")
     group.add_argument("--num_layers", type=int, default=1,
-                       help="stacked layers (LSTM, GRU, RNN only)")
+                       help=f"stacked layers (LSTM, GRU, RNN only; at most {MAX_LAYERS})")
     group.add_argument("--stabilize", action="store_true",
                        help="project an LSTM onto the stable set of Miller and Hardt "
                             "(2018) after every optimiser step")
@@ -78,8 +81,9 @@ def check_rnn_options(config):
     rnn_type = config["rnn_type"]
     if config["stabilize"] and rnn_type != "LSTM":
         raise UsageError(f"--stabilize applies to LSTM only, not {rnn_type}")
-    if config["num_layers"] < 1:
-        raise UsageError("num_layers must be at least 1")
+    if not 1 <= config["num_layers"] <= MAX_LAYERS:
+        raise UsageError(f"num_layers must be between 1 and {MAX_LAYERS}, "
+                         f"got {config['num_layers']}")
     if rnn_type in ORTHOGONAL_TYPES and config["num_layers"] != 1:
         raise UsageError(f"{rnn_type} is a single-layer cell; use --num_layers 1")
     if config.get("hidden_size", 1) < 1:

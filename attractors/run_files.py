@@ -16,7 +16,10 @@ Everything is stored as tensors and plain Python values, so that
 ``torch.load(weights_only=True)`` reads it.
 """
 import argparse
+import hashlib
+import io
 import json
+import math
 import os
 import random
 import tempfile
@@ -93,6 +96,47 @@ def _first_line(error):
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def _load_problem(path, error):
+    """One line on why ``torch.load`` failed on ``path``."""
+    text = str(error)
+    if "Weights only load failed" in text or "Unsupported global" in text:
+        return (f"{path} holds pickled Python objects, which can run arbitrary code, so it is "
+                "refused; where offered, pass --trust_pickle if you trust the file")
+    return f"{path} is damaged or incomplete: it cannot be read as a PyTorch file"
+
+
+# ------------------------------------------------------------------ checksums
+def save_verified(obj, path):
+    """``torch.save`` ``obj`` wrapped as ``{"sha256": hex, "payload": bytes}``,
+    the payload being ``obj`` serialised by ``torch.save``: still readable with
+    ``torch.load(weights_only=True)``, and damage is found on loading."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    save_torch({"sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, path)
+
+
+def load_verified(path, map_location="cpu", error=RunFolderError):
+    """What :func:`save_verified` wrote, its checksum verified (a file
+    without one, of an older version, is read as it is); one-line errors."""
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise error(_load_problem(path, e)) from None
+    if isinstance(data, dict) and set(data) == {"sha256", "payload"}:
+        payload = data["payload"]
+        if (not isinstance(payload, bytes)
+                or hashlib.sha256(payload).hexdigest() != data["sha256"]):
+            raise error(f"{path} is damaged: its contents do not match their checksum")
+        try:
+            data = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+        except Exception as e:
+            raise error(_load_problem(path, e)) from None
+    return data
+
+
 # ------------------------------------------------------------------ config
 def write_config(config, folder):
     write_json(config, os.path.join(folder, CONFIG_FILE))
@@ -138,9 +182,24 @@ class History:
             f.write(self.lines[-1] + "\n")
 
 
-def read_history(folder):
-    """``history.csv`` as a DataFrame (its first, unnamed column is the index)."""
-    return pd.read_csv(_need(folder, HISTORY_FILE), index_col=0)
+def read_history(folder, columns=()):
+    """``history.csv`` as a DataFrame (its first, unnamed column is the
+    index), of numbers, with at least ``columns``; one-line errors."""
+    path = _need(folder, HISTORY_FILE)
+    try:
+        history = pd.read_csv(path, index_col=0)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise RunFolderError(f"{path} is empty, damaged or not a CSV table") from None
+    missing = [c for c in columns if c not in history.columns]
+    if missing:
+        raise RunFolderError(f"{path} lacks the column(s) {', '.join(missing)}; it has "
+                             f"{', '.join(map(str, history.columns)) or 'none'}")
+    if history.shape[1] == 0:
+        raise RunFolderError(f"{path} has no columns")
+    for c in history.columns:  # every column a training run writes holds numbers
+        if not pd.api.types.is_numeric_dtype(history[c]):
+            raise RunFolderError(f"{path}: column '{c}' does not hold numbers")
+    return history
 
 
 # ------------------------------------------------------------------ model.pth
@@ -180,7 +239,7 @@ def load_model_file(folder, map_location="cpu", trust_pickle=False):
                 (f"{path} holds pickled Python objects (a model.pth of the original code "
                  "stores its config as an argparse.Namespace); unpickling can run arbitrary "
                  "code, so it is refused. If you trust the file, pass --trust_pickle"
-                 if old else f"cannot safely load {path}: {_first_line(e)}")) from None
+                 if old else _load_problem(path, e))) from None
         saved = _load_trusted(path, map_location)
     if not isinstance(saved, dict) or not MODEL_KEYS <= set(saved):
         raise RunFolderError(f"{path} is not a model file of this project "
@@ -192,7 +251,7 @@ def _load_trusted(path, map_location):
     try:
         saved = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:
-        raise RunFolderError(f"cannot load {path}: {_first_line(e)}") from None
+        raise RunFolderError(_load_problem(path, e)) from None
     if isinstance(saved, dict) and isinstance(saved.get("config"), argparse.Namespace):
         saved["config"] = vars(saved["config"])
     return saved
@@ -229,7 +288,7 @@ def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, hi
     it stopped (model, optimiser, scheduler, random-number states, history,
     the orbit's initial states and number of samples): its size does not
     grow with the number of orbit samples."""
-    save_torch({
+    save_verified({
         "format_version": CHECKPOINT_FORMAT,
         "epoch": epoch,
         "model": model.state_dict(),
@@ -248,11 +307,9 @@ def load_checkpoint_file(folder, map_location="cpu"):
     """Read and check ``checkpoint.pth``; one-line errors."""
     path = os.path.join(folder, CHECKPOINT_FILE)
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = load_verified(path, map_location, CheckpointError)
     except FileNotFoundError:
         raise CheckpointError(f"nothing to resume in {folder}: it has no {CHECKPOINT_FILE}") from None
-    except Exception as e:
-        raise CheckpointError(f"cannot read {path}: {_first_line(e)}") from None
     needed = {"format_version", "epoch", "model", "optimizer", "best", "history", "rng",
               "config"}
     if not isinstance(data, dict) or not needed <= set(data):
@@ -282,7 +339,7 @@ def load_orbit_file(path):
     except FileNotFoundError:
         raise OrbitFileError(f"no such orbit file: {path}") from None
     except Exception as e:  # pickle, zip and weights_only errors all land here
-        raise OrbitFileError(f"cannot read orbit file {path}: {_first_line(e)}") from None
+        raise OrbitFileError(_load_problem(path, e)) from None
     if not isinstance(data, dict) or not {"frequency", "trajectory"} <= set(data):
         raise OrbitFileError(f"{path} is not an orbit file (needs keys 'frequency' and 'trajectory')")
     trajectory = data["trajectory"]
@@ -291,4 +348,10 @@ def load_orbit_file(path):
                              "(seq_len, n_seq, n_inputs, n_outputs, n_samples)")
     if trajectory.shape[-1] == 0:
         raise OrbitFileError(f"{path} holds no orbit sample yet")
-    return trajectory.detach().float().numpy(), int(data["frequency"])
+    interval = data["frequency"]
+    if isinstance(interval, float) and math.isfinite(interval) and interval == int(interval):
+        interval = int(interval)
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 10 ** 9:
+        raise OrbitFileError(f"{path}: 'frequency' (epochs between samples) must be an integer "
+                             f"from 1 to 10**9, got {interval!r}")
+    return trajectory.detach().float().numpy(), interval

@@ -48,7 +48,7 @@ class Task:
         try:
             model = self.model_class(**saved["model_kwargs"])
             model.load_state_dict(saved["model"])
-        except (TypeError, ValueError, RuntimeError) as e:
+        except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise RunFolderError(f"cannot rebuild the saved model: {first}") from None
         return model.to(device=device, dtype=dtype).eval()

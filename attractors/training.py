@@ -3,8 +3,12 @@
 progress (a bar on a terminal, a line per epoch in a log file), resuming,
 interruptions and non-finite losses. The method itself (loss, optimiser
 step, projection, orbit sample) stays in each task's ``train.py``."""
+import atexit
+import fcntl
 import os
+import shutil
 import signal
+import socket
 import sys
 import threading
 
@@ -13,9 +17,10 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from .options import CommandError, UsageError, default_folder
-from .run_files import (CHECKPOINT_FILE, ORBIT_FILE, ORBIT_SAMPLES_FILE, RUN_FILES,
-                        CheckpointError, History, load_checkpoint_file, restore_rng_state,
-                        save_checkpoint_file, save_model_file, write_config)
+from .run_files import (CHECKPOINT_FILE, CONFIG_FILE, HISTORY_FILE, MODEL_FILE, ORBIT_FILE,
+                        ORBIT_SAMPLES_FILE, RUN_FILES, CheckpointError, History,
+                        load_checkpoint_file, restore_rng_state, save_checkpoint_file,
+                        save_model_file, write_config)
 
 
 class TrainingStopped(CommandError):
@@ -26,27 +31,79 @@ class TrainingStopped(CommandError):
         self.code = code
 
 
-def create_run_folder(system, config):
-    """Make the output folder (default ``./output-<date>``) and save the config.
-    An existing, non-empty folder is refused unless resuming or overwriting."""
+LOCK_FILE = ".lock"
+
+
+def lock_run_folder(folder):
+    """Hold ``FOLDER/.lock`` (flock) so that one process writes the folder;
+    returns the open lock file. The kernel drops the lock when the process
+    dies, so a killed run leaves nothing that blocks the next."""
+    try:
+        f = open(os.path.join(folder, LOCK_FILE), "a+")
+    except OSError as e:
+        raise UsageError(f"cannot write to the output folder {folder}: {e.strerror}") from None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise UsageError(f"{folder} is in use by {holder}: one process writes a run folder "
+                         "at a time") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    return f
+
+
+def open_run_folder(system):
+    """``(folder, lock, created)``: the output folder (default
+    ``./output-<date>``), made if needed and locked. An existing run is
+    refused unless resuming or overwriting; nothing in it is changed here."""
     folder = system.folder or default_folder()
-    if system.resume:
-        if not os.path.isfile(os.path.join(folder, CHECKPOINT_FILE)):
-            raise UsageError(f"nothing to resume in {folder}: it has no {CHECKPOINT_FILE}")
-    elif os.path.isdir(folder) and os.listdir(folder) and not system.overwrite:
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"--folder {folder} exists and is not a folder")
+    if system.resume and not os.path.isfile(os.path.join(folder, CHECKPOINT_FILE)):
+        raise UsageError(f"nothing to resume in {folder}: it has no {CHECKPOINT_FILE}")
+    created = not os.path.exists(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the output folder {folder}: {e.strerror}") from None
+    try:
+        lock = lock_run_folder(folder)
+    except UsageError:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    others = [n for n in os.listdir(folder) if n != LOCK_FILE]
+    if others and not (system.resume or system.overwrite):
+        _unlock(folder, lock, created)
         raise UsageError(f"output folder {folder} already holds a run; choose another "
                          "--folder, continue it with --resume, or replace it with --overwrite")
-    elif os.path.exists(folder) and not os.path.isdir(folder):
-        raise UsageError(f"--folder {folder} exists and is not a folder")
-    os.makedirs(folder, exist_ok=True)
-    if system.overwrite and not system.resume:
-        # Files of the replaced run that this one might not rewrite (an orbit
-        # file when it samples none) must not pass for its own.
-        for name in RUN_FILES:
-            if os.path.isfile(os.path.join(folder, name)):
-                os.remove(os.path.join(folder, name))
-    write_config(config, folder)
-    return folder
+    return folder, lock, created
+
+
+def _unlock(folder, lock, remove_folder):
+    """Release the lock; ``remove_folder``: the folder was made for a run
+    that failed before writing anything, so it goes too."""
+    if remove_folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        try:
+            os.remove(os.path.join(folder, LOCK_FILE))
+        except OSError:
+            pass
+    lock.close()
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def weights_finite(model):
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 class Trainer:
@@ -54,8 +111,8 @@ class Trainer:
 
     ``save`` is ``"best"`` (keep the model with the lowest ``monitor``
     value) or ``"last"``. ``orbit`` is an :class:`OrbitSampler` or None:
-    the task's loop takes the samples, the trainer attaches the run's
-    append-only samples file to it and writes the orbit file.
+    the task's loop takes the samples; the trainer attaches the append-only
+    samples file to it and writes the orbit file.
     Build it after the model, optimiser, scheduler and orbit sampler: with
     ``system.resume`` it restores all of them from ``checkpoint.pth``. It
     steps the scheduler at the end of each epoch (``ReduceLROnPlateau`` with
@@ -65,8 +122,32 @@ class Trainer:
     def __init__(self, system, model, optimizer, config, experiment_name, model_kwargs,
                  columns, monitor, save="best", orbit=None, scheduler=None, desc=None,
                  quiet=False):
-        resumed = _load_for_resume(system.folder, config) if system.resume else None
-        self.folder = create_run_folder(system, config)
+        self.folder, self.lock, self.created = open_run_folder(system)
+        self.begun = bool(system.resume)  # whether this run has written the folder
+        atexit.register(self.release)
+        try:
+            self._setup(system, model, optimizer, config, experiment_name, model_kwargs,
+                        columns, monitor, save, orbit, scheduler)
+        except BaseException:
+            self.release()
+            raise
+        # A bar on a terminal; in a log file (a cluster job's, say) a plain
+        # line per epoch instead of a stream of carriage returns.
+        self.quiet = quiet
+        self.lines = not (sys.stdout.isatty() and sys.stderr.isatty())
+        self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
+                             desc=desc or experiment_name, unit="epoch",
+                             dynamic_ncols=True, mininterval=0.5, disable=quiet or self.lines)
+
+    def _setup(self, system, model, optimizer, config, experiment_name, model_kwargs,
+               columns, monitor, save, orbit, scheduler):
+        resumed = _load_for_resume(self.folder, config) if system.resume else None
+        # --overwrite: the replaced run's files go once this run's first
+        # epoch is written (those it has not rewritten by then).
+        self.replaced = ({n for n in RUN_FILES if os.path.isfile(os.path.join(self.folder, n))}
+                         if system.overwrite and not system.resume else set())
+        self.written = set()
+        self.batches = self.batches_skipped = 0
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.config, self.experiment_name = config, experiment_name
         self.model_kwargs, self.monitor, self.save, self.orbit = model_kwargs, monitor, save, orbit
@@ -76,22 +157,26 @@ class Trainer:
         self.best, self.start_epoch, self.last_checkpoint = float("inf"), 0, None
         self.skipped, self.epoch, self.stop_requested = 0, 0, None
         model.rnn.attach_optimizer(optimizer)
-        lines = self._restore(resumed) if resumed else ()
-        if orbit is not None:
-            # Samples go to an append-only file, once each; the checkpoint
-            # counts them (a resumed run reads them back and drops later ones).
+        self.history = None
+        if resumed:
             try:
-                orbit.attach(os.path.join(self.folder, ORBIT_SAMPLES_FILE))
-            except CheckpointError as e:
-                raise UsageError(str(e)) from None
-        self.history = History(self.folder, self.columns, lines)
-        # A bar on a terminal; in a log file (a cluster job's, say) a plain
-        # line per epoch instead of a stream of carriage returns.
-        self.quiet = quiet
-        self.lines = not (sys.stdout.isatty() and sys.stderr.isatty())
-        self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
-                             desc=desc or experiment_name, unit="epoch",
-                             dynamic_ncols=True, mininterval=0.5, disable=quiet or self.lines)
+                lines = self._restore(resumed)
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                raise UsageError(f"{os.path.join(self.folder, CHECKPOINT_FILE)} does not fit "
+                                 f"this run's model: {_first_line(e)}") from None
+            self.history = History(self.folder, self.columns, lines)
+            self._attach_orbit()  # reads back the samples the checkpoint counts
+
+    def _attach_orbit(self):
+        """Samples go to an append-only file, once each; the checkpoint only
+        counts them (a resumed run reads them back and drops later ones)."""
+        if self.orbit is None:
+            return
+        try:
+            self.orbit.attach(os.path.join(self.folder, ORBIT_SAMPLES_FILE))
+        except CheckpointError as e:
+            raise UsageError(str(e)) from None
+        self.written.add(ORBIT_SAMPLES_FILE)
 
     # -- the loop -----------------------------------------------------------
     def epochs(self):
@@ -106,6 +191,13 @@ class Trainer:
                 yield epoch
                 if self.stop_requested:
                     self._stop_interrupted(epoch)
+        except GeneratorExit:  # the loop left early: by break, or by an error
+            if not self.begun:
+                self.release()
+            raise
+        except BaseException:
+            self.release()
+            raise
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -114,6 +206,8 @@ class Trainer:
         if self.stop_requested:
             # The second one: leave now. Every file is replaced atomically, so
             # what is on disk is whole; history.csv is rebuilt on resume.
+            # Python runs this handler between two bytecodes: a single long
+            # PyTorch operation (one huge --seq_len step) finishes first.
             raise TrainingStopped(f"stopped at once by {signal.Signals(signum).name} during "
                                   f"epoch {self.epoch}; {self._last_good()}", code=130)
         self.stop_requested = signal.Signals(signum).name
@@ -123,12 +217,12 @@ class Trainer:
     def _stop_interrupted(self, epoch):
         if self.last_checkpoint != epoch:
             self.write_checkpoint(epoch)
-        self.finish()
+        self.finish(check=False)
         raise TrainingStopped(f"stopped by {self.stop_requested} after epoch {epoch}; "
                               f"continue with: {self.resume_command()}", code=130)
 
     def resume_command(self):
-        # The script as it was started (sine-generator/train.py from the root, say).
+        # The script as it was started (with its folder when started from elsewhere).
         return f"python {sys.argv[0] or 'train.py'} --resume {self.folder}"
 
     def backward(self, loss):
@@ -137,6 +231,7 @@ class Trainer:
         or gradient stops the run, or with ``--on_nan skip`` returns False
         (the batch is counted in the history)."""
         self.optimizer.zero_grad()
+        self.batches += 1
         if not torch.isfinite(loss.detach()).all():
             self._non_finite(f"the loss became {loss.detach().item()}")
             return False
@@ -151,8 +246,9 @@ class Trainer:
     def _non_finite(self, what):
         if self.config["on_nan"] == "skip":
             self.skipped += 1
+            self.batches_skipped += 1
             return
-        self.finish()
+        self.finish(check=False)
         raise TrainingStopped(f"{what} in epoch {self.epoch}; {self._last_good()}; "
                               "or rerun with --on_nan skip", code=3)
 
@@ -185,6 +281,11 @@ class Trainer:
         ``losses`` (default: ``row``) go into ``model.pth`` beside the
         weights; ``line`` (default: made from ``row``) is the epoch's line
         in a log file."""
+        if not weights_finite(self.model):
+            self.finish(check=False)
+            raise TrainingStopped(f"the weights became non-finite in epoch {epoch}; nothing of "
+                                  f"this epoch was saved; {self._last_good()}", code=3)
+        self._begin()
         value = float(row[self.monitor])
         if self.improves(value):
             self.best = min(self.best, value)
@@ -198,6 +299,9 @@ class Trainer:
             self.save_orbit()
         if (epoch + 1) % self.checkpoint_interval == 0 or epoch + 1 == self.config["epochs"]:
             self.write_checkpoint(epoch)
+        for name in self.replaced - self.written:
+            os.remove(os.path.join(self.folder, name))
+        self.replaced = set()
         if self.lines and not self.quiet:
             print(line or self._line(epoch, row), flush=True)
         self.progress.set_postfix({self.monitor: f"{value:.4g}"}, refresh=False)
@@ -215,16 +319,28 @@ class Trainer:
         elif self.scheduler is not None:
             self.scheduler.step()
 
+    def _begin(self):
+        """The run's first writes: its config and the history's header."""
+        if self.history is None:
+            write_config(self.config, self.folder)
+            self.history = History(self.folder, self.columns)
+            self.written |= {CONFIG_FILE, HISTORY_FILE}
+            self._attach_orbit()  # with the samples taken so far
+            self.begun = True
+
     def save_orbit(self):
+        self.written.add(ORBIT_FILE)
         self.orbit.save(os.path.join(self.folder, ORBIT_FILE), self.config["interval_orbit"])
 
     def save_model(self, epoch, losses):
+        self.written.add(MODEL_FILE)
         state = self.orbit.state_dict()["state0"] if self.orbit is not None else None
         save_model_file(self.folder, epoch=epoch, model=self.model,
                         model_kwargs=self.model_kwargs, optimizer=self.optimizer, losses=losses,
                         config=self.config, experiment_name=self.experiment_name, state=state)
 
     def write_checkpoint(self, epoch):
+        self.written.add(CHECKPOINT_FILE)
         save_checkpoint_file(self.folder, epoch=epoch, model=self.model,
                              optimizer=self.optimizer, scheduler=self.scheduler, best=self.best,
                              history_lines=self.history.lines, orbit=self.orbit,
@@ -244,11 +360,27 @@ class Trainer:
         self.last_checkpoint = data["epoch"]
         return data["history"]
 
-    def finish(self):
-        """Write the last orbit samples and close the progress bar."""
-        if self.orbit is not None and len(self.orbit):
+    def finish(self, check=True):
+        """Write the last orbit samples, close the progress bar and release
+        the folder. ``check``: the run ends normally, which it does not if
+        every one of its batches was skipped (exit status 3)."""
+        if check:
+            self._begin()  # a run of 0 epochs still leaves its config
+        if self.begun and self.orbit is not None and len(self.orbit):
             self.save_orbit()
         self.progress.close()
+        self.release()
+        if check and self.batches and self.batches_skipped == self.batches:
+            raise TrainingStopped(f"every one of the {self.batches} batches had a non-finite "
+                                  "loss or gradient and was skipped: the run learnt nothing",
+                                  code=3)
+
+    def release(self):
+        """Unlock the folder (once); a folder this run made and never wrote goes."""
+        if self.lock is not None:
+            atexit.unregister(self.release)
+            _unlock(self.folder, self.lock, self.created and not self.begun)
+            self.lock = None
 
 
 def _load_for_resume(folder, config):
@@ -257,7 +389,10 @@ def _load_for_resume(folder, config):
         data = load_checkpoint_file(folder)
     except CheckpointError as e:
         raise UsageError(str(e)) from None
-    changed = sorted(k for k in config if k != "epochs" and data["config"].get(k) != config[k])
+    # A key an older run's config lacks took its default, which reproduces
+    # the older behaviour: only the saved keys are compared.
+    saved = data["config"]
+    changed = sorted(k for k in config if k != "epochs" and k in saved and saved[k] != config[k])
     if changed:
         raise UsageError("cannot resume with settings other than the run's: " + ", ".join(changed))
     if data["epoch"] + 1 >= config["epochs"]:

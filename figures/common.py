@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from attractors.options import DPI, OneLineParser, UsageError, fail
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The quick-start setting: the LSTM's fixed point gives way to a limit cycle
@@ -27,7 +29,7 @@ ARGS_FILE = "figure_args.json"
 
 
 def parser(description):
-    p = argparse.ArgumentParser(description=description,
+    p = OneLineParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=os.path.join(ROOT, "img"), help="folder for the PNG")
     p.add_argument("--runs", default=None,
@@ -35,13 +37,16 @@ def parser(description):
                         "or runs/figures/tiny with --tiny, so tiny runs never replace "
                         "full-size ones)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (seconds), for tests")
-    p.add_argument("--dpi", type=int, default=90, help="resolution of the PNG")
+    p.add_argument("--dpi", type=DPI, default=90, help="resolution of the PNG")
     return p
 
 
 def parse(p, argv=None):
     """Parse the figure options and fill in the default runs folder."""
-    options = p.parse_args(argv)
+    try:
+        options = p.parse_args(argv)
+    except UsageError as e:  # one line with this figure script's name, exit 2
+        fail(e, 2)
     if options.runs is None:
         options.runs = os.path.join(ROOT, "runs", "figures", *(["tiny"] if options.tiny else []))
     return options

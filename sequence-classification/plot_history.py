@@ -3,12 +3,12 @@ temporal-order run to a file.
 
     python plot_history.py RUN_FOLDER [-o RUN_FOLDER/history.png]
 """
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attractors.options import run_cli  # noqa: E402
 from attractors.plotting import history_command, save_figure  # noqa: E402
 from attractors.run_files import RunFolderError, read_config  # noqa: E402
 
@@ -16,12 +16,8 @@ CURVES = (("train", "C0"), ("valid.", "C3"))
 
 
 def main(argv=None):
-    history, args = history_command("Plot accuracy and loss of a run.", argv)
-    missing = [f"{part} {kind}" for part, _ in CURVES for kind in ("loss", "acc.")
-               if f"{part} {kind}" not in history.columns]
-    if missing:
-        sys.exit(f"plot_history.py: error: {args.folder}/history.csv lacks the column(s) "
-                 f"{', '.join(missing)}: is it a temporal-order run?")
+    columns = ["epoch"] + [f"{part} {kind}" for part, _ in CURVES for kind in ("loss", "acc.")]
+    history, args = history_command("Plot accuracy and loss of a run.", argv, columns=columns)
     fig, (acc_ax, loss_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
     for part, colour in CURVES:
         label = "training" if part == "train" else "validation"
@@ -51,4 +47,4 @@ def _chance_level(folder):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -4,7 +4,7 @@ import torch
 
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
                                 check_orbit_options, check_positive, parse_options, run_cli,
-                                select_device, UsageError)
+                                select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
@@ -34,7 +34,7 @@ def add_config_options(group):
     group.add_argument("--n_distractors", type=int, default=4, help="distractor symbols")
     add_optimiser_options(group)
     add_run_options(group)
-    group.add_argument("--gamma", type=float, default=0.25,
+    group.add_argument("--gamma", type=POSITIVE_FLOAT, default=0.25,
                        help="learning-rate decay factor at each milestone")
     group.add_argument("--milestones", nargs="+", type=int, default=[500, 1000, 2000],
                        help="epochs at which the learning rate decays")
@@ -53,6 +53,9 @@ def parse(argv=None):
                    "n_sequences_val", "n_symbols", "n_distractors")
     if config["epochs"] < 0:
         raise UsageError("epochs must be >= 0")
+    if config["seed"] > 2 ** 32 - 2:  # the validation data use seed + 1
+        raise UsageError(f"seed must be at most {2 ** 32 - 2} (validation uses seed + 1), "
+                         f"got {config['seed']}")
     try:
         intervals = data.windows(config["position_symbols_start"],
                                  config["position_symbols_len"])

@@ -2,15 +2,14 @@
 
     python plot_generated.py RUN_FOLDER [-o RUN_FOLDER/generated.png] [--seq_len 800]
 """
-import argparse
 import os
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from attractors.options import POSITIVE_INT, OneLineParser, UsageError, run_cli  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
 from attractors.run_files import RunFolderError, load_model_file  # noqa: E402
 from attractors.tasks import import_sibling  # noqa: E402
@@ -20,11 +19,11 @@ TASK = import_sibling(__file__, "task").TASK
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Plot generated waves against the targets.")
+    parser = OneLineParser(prog="plot_generated.py", description="Plot generated waves against the targets.")
     parser.add_argument("folder", help="training output folder")
     parser.add_argument("-o", "--output", help="image file (default: FOLDER/generated.png)")
-    parser.add_argument("--n_waves", type=int, default=4, help="frequencies shown")
-    parser.add_argument("--seq_len", type=int, default=None,
+    parser.add_argument("--n_waves", type=POSITIVE_INT, default=4, help="frequencies shown")
+    parser.add_argument("--seq_len", type=POSITIVE_INT, default=None,
                         help="steps generated (default: the training seq_len)")
     parser.add_argument("--trust_pickle", action="store_true",
                         help="load a model.pth of the original code, which holds pickled "
@@ -34,10 +33,10 @@ def main(argv=None):
         saved = load_model_file(args.folder, trust_pickle=args.trust_pickle)
         model = TASK.build_model(saved, dtype=torch.float32)
     except RunFolderError as e:
-        sys.exit(f"plot_generated.py: error: {e}")
+        raise UsageError(str(e)) from None
     config = saved["config"]
     seq_len = args.seq_len or config["seq_len"]
-    waves = data.data_generator(config["min_freq"], config["max_freq"], max(args.n_waves, 1),
+    waves = data.data_generator(config["min_freq"], config["max_freq"], args.n_waves,
                                 seq_len, "cpu")
     with torch.no_grad():
         generated, _ = model(waves["u"])
@@ -58,4 +57,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

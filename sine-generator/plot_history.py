@@ -6,11 +6,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attractors.options import run_cli  # noqa: E402
 from attractors.plotting import history_command, save_figure  # noqa: E402
 
 
 def main(argv=None):
-    history, args = history_command("Plot the loss history of a run.", argv)
+    history, args = history_command("Plot the loss history of a run.", argv,
+                                    columns=("epoch", "loss"))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(history["epoch"], history["loss"])
     ax.set_xlabel("epoch")
@@ -21,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
                                 check_orbit_options, check_positive, parse_options, run_cli,
-                                select_device, UsageError)
+                                select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
@@ -29,7 +29,7 @@ def add_config_options(group):
                        help="lowest training frequency (pi/16)")
     group.add_argument("--max_freq", type=float, default=np.pi / 8,
                        help="highest training frequency (pi/8)")
-    group.add_argument("--gamma", type=float, default=0.1,
+    group.add_argument("--gamma", type=POSITIVE_FLOAT, default=0.1,
                        help="learning-rate decay factor at each milestone")
     group.add_argument("--milestones", nargs="+", type=int,
                        default=[500, 1000, 2000, 8000, 15000, 25000],
@@ -44,6 +44,9 @@ def parse(argv=None):
     check_positive(config, "seq_len", "batch_size", "n_sequences")
     if config["epochs"] < 0:
         raise UsageError("epochs must be >= 0")
+    if not 0 <= config["min_freq"] <= config["max_freq"]:
+        raise UsageError(f"need 0 <= min_freq <= max_freq, got {config['min_freq']} "
+                         f"and {config['max_freq']}")
     check_orbit_options(config)
     check_rnn_options(config)
     return config, system

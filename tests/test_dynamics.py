@@ -1,4 +1,6 @@
 import pytest
+
+from attractors.options import UsageError
 import torch
 
 from attractors.dynamics import (StateMap, classify_trajectories, find_fixed_points,
@@ -109,7 +111,7 @@ def test_analyse_attractors_script_on_a_run(sine, tmp_path, capsys):
     result = json.loads((tmp_path / "run" / "attractors.json").read_text())
     assert "bifurcations" in result and result["epoch"] >= 0
     assert (tmp_path / "run" / "bifurcations.csv").exists()
-    with pytest.raises(SystemExit, match="has no model.pth"):
+    with pytest.raises(UsageError, match="has no model.pth"):
         script.main([str(tmp_path)])
-    with pytest.raises(SystemExit, match="--record"):
+    with pytest.raises(UsageError, match="--record"):
         script.main([folder, "--record", "1"])

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from attractors.options import UsageError
+
 from conftest import TINY_SINE, load_script
 from attractors.orbit_analysis import bifurcation_epochs, classify, summarise
 
@@ -65,7 +67,7 @@ def test_training_dynamics_figure(sine, tmp_path, capsys):
     script.main([folder, "-o", str(tmp_path / "d.png"), "-i", "3"])
     assert (tmp_path / "d.png").stat().st_size > 1000
     assert "candidate bifurcation" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="input -i 10 is out of range"):
+    with pytest.raises(UsageError, match="input -i 10 is out of range"):
         script.main([folder, "-o", str(tmp_path / "e.png"), "-i", "10"])
-    with pytest.raises(SystemExit, match="has no history.csv"):
+    with pytest.raises(UsageError, match="has no history.csv"):
         script.main([str(tmp_path), "-o", str(tmp_path / "e.png")])

@@ -11,6 +11,7 @@ import torch
 
 from conftest import ROOT, TINY_SINE
 from attractors.orbit import OrbitRecorder, SamplesFile
+from attractors.run_files import load_checkpoint_file
 
 # A sample of 200 steps x 2 states x 4 frequencies x 1 output: 6.4 kB.
 BIG_SAMPLES = TINY_SINE + ["--seq_len_orbit", "210", "--burnout_orbit", "10"]
@@ -22,7 +23,7 @@ def test_checkpoint_size_does_not_depend_on_the_number_of_samples(sine, tmp_path
         folder = sine.train.main(BIG_SAMPLES + ["--epochs", str(epochs),
                                                 "--folder", str(tmp_path / f"e{epochs}")])
         sizes[epochs] = os.path.getsize(os.path.join(folder, "checkpoint.pth"))
-        checkpoint = torch.load(os.path.join(folder, "checkpoint.pth"), weights_only=True)
+        checkpoint = load_checkpoint_file(folder)
         assert checkpoint["orbit"]["n_samples"] == epochs and "samples" not in checkpoint["orbit"]
         assert len(SamplesFile(os.path.join(folder, "orbit_samples.bin"))) == epochs
     one_sample = 200 * 2 * 4 * 4
@@ -75,7 +76,7 @@ def test_killed_run_resumes_bit_identically_orbit_file_included(sine, tmp_path):
     finally:
         process.send_signal(signal.SIGKILL)          # no handler, no last checkpoint
         process.wait(timeout=60)
-    done = torch.load(folder / "checkpoint.pth", weights_only=True)["epoch"] + 1
+    done = load_checkpoint_file(str(folder))["epoch"] + 1
     epochs = str(done + 3)
     sine.train.main(["--resume", str(folder), "--epochs", epochs])
     whole = sine.train.main(args + ["--epochs", epochs, "--folder", str(tmp_path / "whole")])

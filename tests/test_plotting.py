@@ -2,6 +2,8 @@ import subprocess
 import sys
 
 import pytest
+
+from attractors.options import run_cli
 import torch
 
 from conftest import ROOT, TINY_SINE, load_script
@@ -36,7 +38,7 @@ def plot(capsys):
 
     def run(*args):
         try:
-            script.main([str(a) for a in args])
+            run_cli(script.main, [str(a) for a in args])
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
@@ -78,7 +80,7 @@ def test_without_display_saves_beside_the_file(orbit_file):
 def test_bad_indices_are_one_line_errors(plot, orbit_file, tmp_path, args, message):
     out = tmp_path / "x.png"
     result = plot(orbit_file, *args, "-o", out)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
@@ -87,7 +89,7 @@ def test_not_an_orbit_file(plot, tmp_path):
     bad = tmp_path / "bad.pth"
     torch.save({"something": 1}, bad)
     result = plot(bad, "-o", tmp_path / "x.png")
-    assert result.returncode == 1 and "is not an orbit file" in result.stderr
+    assert result.returncode == 2 and "is not an orbit file" in result.stderr
 
 
 def test_x_axis_is_in_epochs(orbit_file):

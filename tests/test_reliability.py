@@ -8,10 +8,12 @@ import sys
 import time
 
 import pytest
+
+from attractors.options import UsageError
 import torch
 
 from conftest import ROOT, TINY_SINE, load_script
-from attractors.run_files import atomic_write, save_torch
+from attractors.run_files import atomic_write, load_verified, save_torch
 from attractors.training import TrainingStopped
 
 RESUMABLE = TINY_SINE + ["--milestones", "2", "4", "--gamma", "0.5", "--interval_save_orbit", "2"]
@@ -113,7 +115,7 @@ def test_nan_stops_with_the_last_good_checkpoint(sine, tmp_path, monkeypatch):
     assert "--resume" in message
     weights = torch.load(os.path.join(folder, "model.pth"), weights_only=True)["model"]
     assert all(torch.isfinite(w).all() for w in weights.values())
-    assert torch.load(os.path.join(folder, "checkpoint.pth"), weights_only=True)["epoch"] == 1
+    assert load_verified(os.path.join(folder, "checkpoint.pth"))["epoch"] == 1
 
 
 def test_nan_skip_drops_the_update_and_counts_it(sine, tmp_path, monkeypatch):
@@ -123,7 +125,7 @@ def test_nan_skip_drops_the_update_and_counts_it(sine, tmp_path, monkeypatch):
     import pandas as pd
     history = pd.read_csv(os.path.join(folder, "history.csv"), index_col=0)
     assert list(history["skipped batches"]) == [0, 0, 1, 2]
-    weights = torch.load(os.path.join(folder, "checkpoint.pth"), weights_only=True)["model"]
+    weights = load_verified(os.path.join(folder, "checkpoint.pth"))["model"]
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
@@ -152,7 +154,7 @@ def test_signal_writes_a_checkpoint_and_says_how_to_resume(tmp_path, signum):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "--resume" in err and "Traceback" not in err
-    checkpoint = torch.load(folder / "checkpoint.pth", weights_only=True)
+    checkpoint = load_verified(folder / "checkpoint.pth")
     rows = (folder / "history.csv").read_text().count("\n") - 1
     assert checkpoint["epoch"] == rows - 1
     assert torch.load(folder / "orbit_per_epoch_diagram.pth", weights_only=True)["trajectory"].shape[-1] == rows
@@ -178,7 +180,7 @@ def test_old_model_file_needs_trust_pickle(sine, tmp_path):
     old["config"] = argparse.Namespace(**old["config"])   # as the original code saved it
     torch.save(old, path)
     plot = load_script("sine-generator/plot_generated.py")
-    with pytest.raises(SystemExit, match="--trust_pickle"):
+    with pytest.raises(UsageError, match="--trust_pickle"):
         plot.main([folder, "-o", str(tmp_path / "g.png")])
     plot.main([folder, "-o", str(tmp_path / "g.png"), "--trust_pickle"])
     assert (tmp_path / "g.png").stat().st_size > 1000

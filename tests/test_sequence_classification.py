@@ -5,6 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
+
+from attractors.options import UsageError
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -233,5 +235,5 @@ def test_plot_history_writes_a_png(task, tmp_path):
     plot.main([folder, "-o", str(tmp_path / "figs" / "h.png")])
     assert (tmp_path / "run" / "history.png").stat().st_size > 1000
     assert (tmp_path / "figs" / "h.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(SystemExit, match="has no history.csv"):
+    with pytest.raises(UsageError, match="has no history.csv"):
         plot.main([str(tmp_path)])

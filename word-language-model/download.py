@@ -7,7 +7,6 @@ The archive is checked against a SHA-256 before anything is unpacked, and each
 unpacked file against its own SHA-256; the files appear in DEST only once all
 checks passed (a temporary folder next to them is renamed or moved in place).
 """
-import argparse
 import hashlib
 import os
 import shutil
@@ -15,6 +14,8 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
+
+from attractors.options import OneLineParser, UsageError, run_cli
 
 ARCHIVE_NAME = "wikitext-2-v1.zip"
 # Tried in order. The first is the dataset author's own host; the second, the
@@ -38,6 +39,9 @@ MEMBERS = {
     "wiki.test.tokens": ("test.txt", "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
 }
 CHUNK = 1 << 20
+# The largest file unpacked (wiki.train.tokens is 10.8 MB): a damaged or
+# hostile archive cannot fill the disk.
+MAX_MEMBER_BYTES = 64 << 20
 
 
 class DownloadError(Exception):
@@ -99,9 +103,16 @@ def install(archive, dest, sha256=ARCHIVE_SHA256, member_sha256=True, force=Fals
         staging = tempfile.mkdtemp(prefix=".wikitext-download-", dir=dest if dest_exists else parent)
         try:
             for member, (name, _) in MEMBERS.items():
-                hasher = hashlib.sha256()
+                if zf.getinfo(by_name[member]).file_size > MAX_MEMBER_BYTES:
+                    raise DownloadError(f"{member} in {archive} would unpack to more than "
+                                        f"{MAX_MEMBER_BYTES >> 20} MiB: not a WikiText-2 file")
+                hasher, size = hashlib.sha256(), 0
                 with zf.open(by_name[member]) as src, open(os.path.join(staging, name), "wb") as out:
                     for block in iter(lambda: src.read(CHUNK), b""):
+                        size += len(block)  # the size in the header may lie
+                        if size > MAX_MEMBER_BYTES:
+                            raise DownloadError(f"{member} in {archive} unpacks to more than "
+                                                f"{MAX_MEMBER_BYTES >> 20} MiB: not a WikiText-2 file")
                         hasher.update(block)
                         out.write(block)
                 expected = (member_sha256 or {}).get(member)
@@ -149,7 +160,7 @@ def download(dest, urls=URLS, sha256=ARCHIVE_SHA256, member_sha256=True, force=F
 
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="download.py", description=__doc__.split("\n")[0])
     parser.add_argument("dest", nargs="?", default=os.path.join(here, "wikitext-2"),
                         help="folder to put train.txt, valid.txt, test.txt in "
                              "(default: wikitext-2 beside this script, where train.py looks)")
@@ -164,6 +175,10 @@ def main(argv=None):
                         help="replace train.txt, valid.txt, test.txt if DEST already has them")
     args = parser.parse_args(argv)
     sha256 = None if args.sha256.lower() == "none" else args.sha256
+    if os.path.exists(args.dest) and not os.path.isdir(args.dest):
+        raise UsageError(f"{args.dest} exists and is not a folder")
+    if args.archive and not os.path.isfile(args.archive):
+        raise UsageError(f"no such archive file: {args.archive}")
     if not args.force and all(os.path.exists(t) for t in _targets(args.dest)):
         print(f"{args.dest} already holds train.txt, valid.txt and test.txt (use --force to replace)")
         return 0
@@ -180,4 +195,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from attractors.options import (OneLineParser, UsageError, add_threads_option, run_cli,
+from attractors.options import (POSITIVE_FLOAT, SEED, check_output_file, OneLineParser, UsageError, add_threads_option, run_cli,
                                 select_device, set_threads)
 from attractors.run_files import RunFolderError, load_model_file
 from attractors.tasks import import_sibling
@@ -31,9 +31,9 @@ def parse(argv=None):
     parser.add_argument("--data", default=DEFAULT_DATA,
                         help="corpus folder the model was trained on (for its vocabulary)")
     parser.add_argument("--words", type=int, default=100, help="number of words to generate")
-    parser.add_argument("--temperature", type=float, default=1.0,
+    parser.add_argument("--temperature", type=POSITIVE_FLOAT, default=1.0,
                         help="divides the logits before sampling: lower is more predictable")
-    parser.add_argument("--seed", type=int, default=1111, help="random seed")
+    parser.add_argument("--seed", type=SEED, default=1111, help="random seed")
     parser.add_argument("--prompt", default="",
                         help="words read before generating (default: start of a new line)")
     parser.add_argument("-o", "--output", help="write the text to this file, not to stdout")
@@ -44,6 +44,7 @@ def parse(argv=None):
     add_threads_option(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
+    check_output_file(args.output)
     if args.words < 0:
         raise UsageError("--words must be >= 0")
     if not args.temperature > 0:

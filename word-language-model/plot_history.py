@@ -4,24 +4,20 @@
 
 Dotted vertical lines mark the epochs at which the learning rate was reduced.
 """
-import sys
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from attractors.options import run_cli  # noqa: E402
 from attractors.plotting import history_command, save_figure  # noqa: E402
 
 COLUMNS = ("Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate")
 
 
 def main(argv=None):
-    history, args = history_command(__doc__.splitlines()[0], argv)
-    missing = [c for c in COLUMNS if c not in history.columns]
-    if missing:
-        sys.exit(f"plot_history.py: error: its history.csv lacks {', '.join(missing)}:"
-                 " is it a word-language-model run?")
+    history, args = history_command(__doc__.splitlines()[0], argv, columns=COLUMNS)
     epoch = history["Epoch"]
     lr = history["Learning Rate"]
     reductions = epoch[lr < lr.shift(fill_value=lr.iloc[0])]
@@ -44,4 +40,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
