@@ -400,12 +400,15 @@ class Sweep:
                          "epochs": self.runs[name]["epochs"], "start": start, "resume": resume})
         return runs
 
-    def job_spec(self, threads, stop_grace_s=60):
+    def job_spec(self, threads, stop_grace_s=60, local=True):
+        """What a :class:`SweepJob` sets for every run: the task folder, the
+        environment (None removes a variable), the grace time of a stop."""
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               "PYTHONUNBUFFERED": "1",
-               # submitit's local executor hides the GPUs from its jobs; give
-               # train.py those the sweep saw.
-               "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+               "PYTHONUNBUFFERED": "1"}
+        if local:
+            # submitit's local executor hides the GPUs from its jobs; give
+            # train.py those the sweep saw (Slurm sets its own).
+            env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         return {"task_dir": self.task_dir, "env": env, "stop_grace_s": stop_grace_s}
 
 
@@ -920,9 +923,11 @@ def write_summary(out, table):
 
 
 def plot_sweep(table, output):
-    """Final loss against each swept setting: one panel per setting, one
-    line per combination of the other settings, the mean over seeds with a
-    min-max bar. Only finished runs count."""
+    """Final loss of the done runs, the mean over seeds with a bar from the
+    lowest to the highest: one panel per swept setting (against its values,
+    one line per combination of the other settings that has several of
+    them), and, when the runs are not a full grid (several --grid), one
+    panel with every combination of settings side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -930,39 +935,80 @@ def plot_sweep(table, output):
     done = table[table["state"] == "done"] if len(table) else table
     if final is None or not len(done):
         raise usage_error("nothing to plot: no run is done yet")
-    settings = list(table.columns[:list(table.columns).index("state")])
-    swept = [k for k in settings if k != "seed" and table[k].nunique() > 1] or \
-            [k for k in settings if k != "seed"][:1] or settings[:1]
-    fig, axes = plt.subplots(1, len(swept), figsize=(4.5 * len(swept), 3.8), squeeze=False)
-    for ax, key in zip(axes[0], swept):
-        values = sorted(done[key].unique(), key=_sort_key)
+    keys = [k for k in table.columns[:list(table.columns).index("state")] if k != "seed"]
+    varying = [k for k in keys if done[k].nunique() > 1]
+    combos = done.groupby(keys, sort=False) if keys else [((), done)]
+    panels = [k for k in varying if _lines(done, k, keys)]
+    full = len(list(combos)) == _product(done[k].nunique() for k in keys)
+    show_all = not panels or not full
+    n = len(panels) + show_all
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4.2), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        lines = _lines(done, key, keys)
+        values = sorted({v for _, g in lines for v in g[key]}, key=_sort_key)
         numeric = all(_sort_key(v)[0] == 0 for v in values)
         xs = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
-        others = [k for k in settings if k not in (key, "seed")]
-        groups = done.groupby(others, sort=True) if others else [((), done)]
-        for label, group in groups:
-            stats = group.groupby(key)[final].agg(["mean", "min", "max"])
-            stats = stats.loc[sorted(stats.index, key=_sort_key)]
-            x = [xs[v] for v in stats.index]
-            err = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
-            label = label if isinstance(label, tuple) else (label,)
-            name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or final
-            ax.errorbar(x, stats["mean"], yerr=err, marker="o", capsize=3, label=name)
-        if numeric and min(xs.values()) > 0 and max(xs.values()) / min(xs.values()) >= 10:
+        others = [k for k in varying if k != key]
+        for label, group in lines:
+            stats = _spread(group, key, final)
+            name = ", ".join(f"{k}={group[k].iloc[0]}" for k in others
+                             if group[k].iloc[0] != "-") or final
+            ax.errorbar([xs[v] for v in stats.index], stats["mean"],
+                        yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                        marker="o", capsize=3, label=name)
+        if numeric and min(xs.values()) > 0 and max(xs.values()) >= 10 * min(xs.values()):
             ax.set_xscale("log")
         if not numeric:
             ax.set_xticks(list(xs.values()), [str(v) for v in values])
-        if (done[final] > 0).all():
-            ax.set_yscale("log")
         ax.set_xlabel(key)
+        ax.legend(fontsize="x-small")
+    if show_all:
+        ax = axes[0][-1]
+        labels, means, lows, highs = [], [], [], []
+        for _, group in combos:
+            row = group.iloc[0]
+            labels.append("\n".join(f"{k}={row[k]}" for k in varying if row[k] != "-")
+                          or final)
+            values = group[final].astype(float)
+            means.append(values.mean())
+            lows.append(values.mean() - values.min())
+            highs.append(values.max() - values.mean())
+        ax.errorbar(range(len(labels)), means, yerr=[lows, highs], fmt="o", capsize=4)
+        ax.set_xticks(range(len(labels)), labels, fontsize="small")
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    for ax in axes[0]:
         ax.set_ylabel(final)
-        ax.legend(fontsize="small")
-    fig.suptitle("final loss: mean over seeds, bars from min to max", fontsize="medium")
+        if (done[final] > 0).all() and done[final].max() >= 10 * done[final].min():
+            ax.set_yscale("log")
+    sizes = list(done.groupby(keys).size()) if keys else [len(done)]
+    per_point = f"{min(sizes)}" + (f"-{max(sizes)}" if max(sizes) > min(sizes) else "")
+    fig.suptitle(f"{final} of the done runs: mean over seeds ({per_point} per point), "
+                 "bars from min to max", fontsize="medium")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     fig.savefig(output, dpi=100)
     plt.close(fig)
     return output
+
+
+def _lines(done, key, keys):
+    """The groups of runs that differ only in ``key`` (and the seed) and
+    have several values of it."""
+    others = [k for k in keys if k != key]
+    groups = done.groupby(others, sort=True) if others else [((), done)]
+    return [(label, group) for label, group in groups if group[key].nunique() > 1]
+
+
+def _spread(group, key, column):
+    stats = group.groupby(key)[column].agg(["mean", "min", "max"])
+    return stats.loc[sorted(stats.index, key=_sort_key)]
+
+
+def _product(numbers):
+    result = 1
+    for n in numbers:
+        result *= n
+    return result
 
 
 # -- the command line ---------------------------------------------------------------
@@ -1140,7 +1186,7 @@ def submit_slurm(sweep, manifest, todo, threads, cuda, args):
     params = slurm_parameters(args, f"sweep-{os.path.basename(sweep.out)}")
     executor = make_executor("slurm", sweep.out, params)
     grace = max(10, params.get("slurm_signal_delay_s", 90) - 30)
-    job = SweepJob(sweep.job_spec(threads, stop_grace_s=grace))
+    job = SweepJob(sweep.job_spec(threads, stop_grace_s=grace, local=False))
     chunks = [sweep.job_runs([name], threads, cuda) for name in todo]
     try:
         jobs = executor.map_array(job, chunks)

@@ -221,6 +221,21 @@ def test_status_table_summary_and_plot(failing_sweep, capsys):
     assert json.loads(read(out / "sweep.json"))["runs"] == json.loads(before)["runs"]
 
 
+def test_plot_of_a_union_of_grids(tmp_path):
+    """LSTM with and without --stabilize, and exprnn: a stabilize panel and
+    one with the three variants side by side (a table made up here)."""
+    rows = [{"rnn_type": rnn, "stabilize": stable, "seed": seed, "state": "done",
+             "final loss": loss * seed}
+            for rnn, stable, loss in (("LSTM", "false", 0.002), ("LSTM", "true", 0.4),
+                                      ("exprnn", "-", 0.02)) for seed in (1, 2, 3)]
+    rows.append({**rows[0], "state": "failed", "final loss": float("nan")})
+    path = sweeps.plot_sweep(pd.DataFrame(rows), str(tmp_path / "fig" / "p.png"))
+    assert read(path)[:4] == b"\x89PNG"
+    with pytest.raises(UsageError, match="no run is done"):
+        sweeps.plot_sweep(pd.DataFrame(rows[-1:]), str(tmp_path / "q.png"))
+    assert not (tmp_path / "q.png").exists()
+
+
 # -- skipping and resuming ------------------------------------------------------------
 def test_resume_after_a_killed_sweep(tmp_path, capsys):
     """seed=1 stopped after 2 of 4 epochs (a checkpoint), seed=2 before its
@@ -331,6 +346,7 @@ def test_slurm_job_array_parameters(tmp_path, monkeypatch, capsys):
     assert run["start"][-3:] == ["--folder", run["folder"], "--overwrite"]
     assert "--cuda" in run["start"] and "--cuda" in run["resume"]
     assert spec["env"]["OMP_NUM_THREADS"] == "4" and spec["stop_grace_s"] == 60
+    assert "CUDA_VISIBLE_DEVICES" not in spec["env"]   # Slurm sets it
     # Not started yet (squeue is not there to ask): queued, and not submitted twice.
     assert sweeps.main(["--status", str(out)]) == 0
     assert "2 queued" in capsys.readouterr().out
