@@ -1326,16 +1326,20 @@ def finish(sweep, manifest, args):
     table = status_table(sweep.out, manifest)
     write_summary(sweep.out, table)
     print(format_table(table))
-    if args.plot:
+    if args.plot and (table["state"] == "done").any():
         print(f"saved {plot_sweep(table, args.output or os.path.join(sweep.out, PLOT))}")
+    elif args.plot:
+        print("no plot: no run is done yet")
     states = [manifest["runs"][n]["state"] for n in sweep.runs]
     failed = states.count("failed")
     if failed:
         print(f"sweep.py: {failed} of {len(states)} runs failed (see the messages above and "
               f"their {LOG})", file=sys.stderr)
         return 1
-    if any(s != "done" for s in states):
-        left = len(states) - states.count("done")
+    # Slurm runs go on after the command: queued or running is as asked.
+    fine = ("done", "queued", "running") if args.executor == "slurm" else ("done",)
+    left = sum(s not in fine for s in states)
+    if left:
         print(f"sweep.py: {left} of {len(states)} runs are not done (see the table)",
               file=sys.stderr)
         return 1

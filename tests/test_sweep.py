@@ -351,7 +351,7 @@ def test_slurm_job_array_parameters(tmp_path, monkeypatch, capsys):
     assert sweeps.main(["--status", str(out)]) == 0
     assert "2 queued" in capsys.readouterr().out
     (bin_folder / "submitted.sh").unlink()
-    assert sweeps.main(argv) == 1
+    assert sweeps.main(argv) == 0
     assert "2 runs (2 queued in Slurm)\nnothing to start" in capsys.readouterr().out
     assert not (bin_folder / "submitted.sh").exists()
     executor = sweeps.make_executor("slurm", str(out), sweeps.slurm_parameters(
