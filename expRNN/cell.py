@@ -1,6 +1,7 @@
 """The orthogonal RNN: h[t+1] = modrelu(W_in u[t] + h[t] B), with B orthogonal."""
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn.utils import parametrize
 
 from .orthogonal import INITS, ORTHOGONAL_TYPES, Orthogonal, init_skew, project
@@ -15,8 +16,12 @@ def modrelu(z, b):
     return torch.sign(z) * torch.relu(torch.abs(z) + b)
 
 
-def recurrence(x, h, B, b):
+def recurrence_autograd(x, h, B, b):
     """Run h <- modrelu(x[t] + h B) for every t of x, the projected inputs.
+
+    Plain autograd: every step records its handful of small operations. It
+    is the reference of the hand-written backward (tests, benchmark) and the
+    fallback under torch.func transforms (vmap, jacrev, jacfwd).
 
     Only the recurrence is left in the Python loop. On CPU (see
     benchmarks/bench_exprnn_loop.py) torch.jit.script of it is no faster, and
@@ -30,6 +35,96 @@ def recurrence(x, h, B, b):
     if not outputs:  # empty sequence: nothing happens to the state
         return x.new_empty(0, *h.shape), h
     return torch.stack(outputs), h
+
+
+def _forward_loop(x, h, B, b):
+    """The outputs (T, batch, hidden) of the recurrence, without autograd.
+
+    Bit for bit the values of recurrence_autograd: the same operations in the
+    same order, written into preallocated buffers.
+    """
+    out = torch.empty(x.shape[0], *h.shape, dtype=x.dtype, device=x.device)
+    z = torch.empty_like(h)
+    mag = torch.empty_like(h)
+    for t in range(x.shape[0]):
+        torch.addmm(x[t], h, B, out=z)
+        torch.abs(z, out=mag).add_(b).relu_()  # relu(|z| + b)
+        h = torch.sign(z, out=out[t]).mul_(mag)  # sign(z) * relu(|z| + b)
+    return out
+
+
+class _Recurrence(torch.autograd.Function):
+    """The whole recurrence as one autograd node with a hand-written backward.
+
+    Forward: the loop of recurrence_autograd under no_grad, keeping only the
+    outputs H. Backward, with G[t] the gradient at the pre-activation z[t]:
+    modrelu's derivative in z is 1 where the output is nonzero and 0 where
+    it is zero (|z| + b <= 0, or z == 0 where sign(0) = 0: the derivative
+    autograd gives), so the loop carries
+        G[t] = (dL/dH[t] + G[t+1] B^T) * [H[t] != 0]
+    one addmm and one multiply per step. Then, over all steps at once,
+    dL/dx = G, dL/dB = H_prev^T G with H_prev = (h0, H[0], ..., H[T-2])
+    flattened over (T * batch), dL/db = sum of G * sign(H), dL/dh0 = G[0] B^T.
+
+    Double backward is not supported (once_differentiable raises a clear
+    error); neither is forward-mode AD. torch.func transforms use
+    recurrence_autograd (see recurrence).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, B, b):
+        out = _forward_loop(x, h0, B, b)
+        ctx.save_for_backward(out, h0, B)
+        return out, out[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_last):
+        out, h0, B = ctx.saved_tensors
+        need_x, need_h0, need_B, need_b = ctx.needs_input_grad
+        T = out.shape[0]
+        Bt = B.mT
+        mask = out.ne(0).to(out.dtype)  # modrelu'(z) on every step
+        G = torch.empty_like(out)
+        g = grad_out[-1] + grad_last
+        for t in range(T - 1, -1, -1):
+            torch.mul(g, mask[t], out=G[t])
+            if t:
+                g = torch.addmm(grad_out[t - 1], G[t], Bt)
+        grad_x = G if need_x else None
+        grad_h0 = G[0] @ Bt if need_h0 else None
+        grad_B = grad_b = None
+        if need_B:
+            hidden = out.shape[-1]
+            h_prev = torch.cat([h0.unsqueeze(0), out[:-1]]).reshape(-1, hidden)
+            grad_B = h_prev.mT @ G.reshape(-1, hidden)
+        if need_b:
+            grad_b = (G * out.sign()).sum((0, 1))
+        return grad_x, grad_h0, grad_B, grad_b
+
+
+def _functorch_active():
+    check = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(check and check())
+
+
+def recurrence(x, h, B, b):
+    """Run h <- modrelu(x[t] + h B) for every t of x, the projected inputs.
+
+    x (T, batch, hidden), h (batch, hidden), B (hidden, hidden), b (hidden).
+    Returns all the states (T, batch, hidden) and the last one. The values
+    are those of recurrence_autograd bit for bit; the gradients come from
+    the hand-written backward of _Recurrence (equal up to rounding), which
+    records one autograd node per sequence instead of several per step.
+    """
+    if x.shape[0] == 0:  # empty sequence: nothing happens to the state
+        return x.new_empty(0, *h.shape), h
+    if _functorch_active():
+        return recurrence_autograd(x, h, B, b)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, h, B, b)):
+        return _Recurrence.apply(x, h, B, b)
+    out = _forward_loop(x, h, B, b)
+    return out, out[-1].clone()
 
 
 class ModReLU(nn.Module):
