@@ -143,6 +143,8 @@ class OrthogonalRNN(nn.Module):
     B every K optimiser steps, see attach_optimizer) or `cayley`
     (B = (I + S)^-1 (I - S)); init: `henaff` or `cayley` (see init_skew).
     Input (seq_len, batch, input_size); state (batch, hidden_size).
+    load_state_dict also takes the original code's keys (``rnn_cell.`` one
+    level down, see translate_original_keys).
     """
 
     def __init__(self, input_size, hidden_size, mode, init="henaff", K=100):
@@ -227,6 +229,11 @@ class OrthogonalRNN(nn.Module):
         # moments decay within a few steps and resetting them would make the
         # first steps after every rebasing larger.
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Runs whenever a parent's load_state_dict reaches this module.
+        translate_original_keys(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # The schedule counters travel in state_dict, so a resumed run rebases
     # at the same steps as an uninterrupted one.
     def get_extra_state(self):
@@ -234,3 +241,73 @@ class OrthogonalRNN(nn.Module):
 
     def set_extra_state(self, state):
         self.steps, self.rebases = int(state["steps"]), int(state["rebases"])
+
+
+# The original code (PyTorch 1.1, Lezcano's expRNN cell) had one more module
+# level, ``rnn_cell``, where this project has the OrthogonalRNN itself.
+ORIGINAL_LEVEL = "rnn_cell."
+OWN_KEYS = ("parametrizations.", "input_kernel.", "nonlinearity.", "_extra_state")
+
+
+def translate_original_keys(model, state_dict, prefix):
+    """Rewrite, in place, the original code's keys under ``prefix`` into ours.
+
+    Original keys (under ``prefix + "rnn_cell."``) and where they go:
+      recurrent_kernel._A        -> parametrizations.recurrent_kernel.original
+      recurrent_kernel.base      -> parametrizations.recurrent_kernel.0.base
+                                    (exprnn, dtriv; missing or empty: identity)
+      recurrent_kernel._B        -> dropped (a cache of B, possibly stale)
+      input_kernel.weight        -> input_kernel.weight
+      nonlinearity.b             -> nonlinearity.b
+    Both codes compute B = base @ f(triu(A, 1) - triu(A, 1)^T), so B is the
+    original's exactly. This project's cayley cell has no base: a base other
+    than the identity cannot be represented and raises ValueError. The dtriv
+    schedule counters, which the original did not save, keep the model's
+    current values. Other keys under ``rnn_cell.`` are left for
+    load_state_dict to report as unexpected.
+    """
+    old = prefix + ORIGINAL_LEVEL
+    if not any(key.startswith(old) for key in state_dict):
+        return
+    mixed = [key for key in state_dict if key.startswith(prefix)
+             and key[len(prefix):].startswith(OWN_KEYS)]
+    if mixed:
+        raise ValueError(f"the state dict has both original expRNN keys ({old}...) and "
+                         f"this project's keys ({mixed[0]}, ...) for the same cell")
+    n, source = model.hidden_size, "original expRNN"
+
+    def take(name, shape):
+        value = state_dict.pop(old + name, None)
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(f"{source} key {old + name} has shape {tuple(value.shape)}; "
+                             f"this {model.mode} cell expects {shape}")
+        return value
+
+    A = take("recurrent_kernel._A", (n, n))
+    base = state_dict.pop(old + "recurrent_kernel.base", None)
+    state_dict.pop(old + "recurrent_kernel._B", None)
+    weight = take("input_kernel.weight", (n, model.input_size))
+    b = take("nonlinearity.b", (n,))
+
+    if base is not None and base.numel() == 0:
+        base = None  # the original's placeholder: the identity
+    if base is not None and tuple(base.shape) != (n, n):
+        raise ValueError(f"{source} key {old}recurrent_kernel.base has shape "
+                         f"{tuple(base.shape)}; this {model.mode} cell expects {(n, n)}")
+    if model.mode == "cayley":
+        if base is not None:
+            eye = torch.eye(n, dtype=base.dtype, device=base.device)
+            if not torch.allclose(base, eye, rtol=0, atol=1e-6):
+                raise ValueError("the original cayley cell has a base other than the identity; "
+                                 "this project's cayley cell (B = cayley(S), no base) cannot "
+                                 "represent it")
+    else:
+        current = model.parametrizations.recurrent_kernel[0].base
+        state_dict[prefix + "parametrizations.recurrent_kernel.0.base"] = (
+            torch.eye(n, dtype=current.dtype, device=current.device) if base is None else base)
+
+    for name, value in (("parametrizations.recurrent_kernel.original", A),
+                        ("input_kernel.weight", weight), ("nonlinearity.b", b)):
+        if value is not None:  # a missing one is reported by load_state_dict
+            state_dict[prefix + name] = value
+    state_dict.setdefault(prefix + "_extra_state", model.get_extra_state())
