@@ -7,8 +7,10 @@ sequences, input sin data, summed MSE loss) it times, in one run:
 
 * one forward + backward of a batch, for nn.LSTM and for each orthogonal
   type (exprnn, dtriv, cayley) with plain autograd (`autograd`:
-  expRNN.cell.recurrence_autograd) and with the hand-written backward
-  (`hand`: expRNN.cell.recurrence, the default);
+  expRNN.cell.recurrence_autograd) and with the hand-written backward,
+  summing the gradients of B and b step by step in autograd's order (`hand`:
+  the default, gradients bit for bit those of autograd) or as one matrix
+  product / reduction after the loop (`one-sum`: AUTOGRAD_ORDER = False);
 * one training epoch (10 batches: forward, backward, gradient clipping at
   0.25 and an Adam step, as sine-generator/train.py does) of the same
   models: a RecurrentLayer followed by nn.Linear(hidden, 1).
@@ -33,16 +35,20 @@ from attractors.rnn import RecurrentLayer
 from expRNN import ORTHOGONAL_TYPES
 
 
+VARIANTS = ("autograd", "hand", "one-sum")
+
+
 @contextlib.contextmanager
 def variant(name):
-    """`hand` (the default recurrence) or `autograd` (plain autograd)."""
-    original = expRNN.cell.recurrence
+    """`autograd`, `hand` (the default) or `one-sum` (see the top)."""
+    recurrence, order = expRNN.cell.recurrence, expRNN.cell.AUTOGRAD_ORDER
     if name == "autograd":
         expRNN.cell.recurrence = expRNN.cell.recurrence_autograd
+    expRNN.cell.AUTOGRAD_ORDER = name != "one-sum"
     try:
         yield
     finally:
-        expRNN.cell.recurrence = original
+        expRNN.cell.recurrence, expRNN.cell.AUTOGRAD_ORDER = recurrence, order
 
 
 def sine_data(args):
@@ -120,10 +126,10 @@ def main():
     rows = [("LSTM", "", lstm_batch, lstm_epoch, None)]
     for rnn_type in args.types:
         results = {}
-        for name in ("autograd", "hand"):
+        for name in VARIANTS:
             with variant(name):
                 results[name] = measure(rnn_type, u, y, args)
-        for name in ("autograd", "hand"):
+        for name in VARIANTS:
             rows.append((rnn_type, name, *results[name], results["autograd"]))
 
     print(f"{'model':8s} {'backward':9s} {'batch f+b (ms)':>16s} {'epoch (s)':>13s} "
@@ -132,7 +138,7 @@ def main():
         line = (f"{rnn_type:8s} {name:9s} {1e3 * b_best:7.1f} / {1e3 * b_med:6.1f} "
                 f"{e_best:6.2f} / {e_med:4.2f} {b_best / lstm_batch[0]:12.2f} "
                 f"{e_best / lstm_epoch[0]:12.2f}")
-        if name == "hand":
+        if name in VARIANTS[1:]:
             line += f" {ref[0][0] / b_best:6.2f} {ref[1][0] / e_best:6.2f}"
         print(line)
     print("ratios from the best times; autograd/hand: batch, epoch")
