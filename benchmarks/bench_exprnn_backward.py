@@ -15,8 +15,10 @@ sequences, input sin data, summed MSE loss) it times, in one run:
   0.25 and an Adam step, as sine-generator/train.py does) of the same
   models: a RecurrentLayer followed by nn.Linear(hidden, 1).
 
-Best and median of the repeats (after one warm-up) are printed, with the
-ratios orthogonal/LSTM and autograd/hand. Times are data dependent: the
+All the models are timed round-robin (one batch of each, then again...;
+the same for the epochs) so that a varying load on a shared machine
+affects them alike. Best and median of the repeats (after one warm-up
+round) are printed, with the ratios orthogonal/LSTM and autograd/hand. Times are data dependent: the
 backward of torch.linalg.matrix_exp (exprnn, dtriv) gets slower as the
 gradient reaching B grows, so the loss and data are those of the sine task.
 """
@@ -69,17 +71,24 @@ class Model(nn.Module):
         return self.linear(self.rnn(inp)[0])
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+def interleaved(configs, kind, repeats):
+    """Best and median seconds of ``kind`` ("batch" or "epoch") per config,
+    timed round-robin (all configs once, then again...) so that the load of
+    a shared machine spreads over all of them alike."""
+    times = {key: [] for key in configs}
+    for repeat in range(repeats + 1):  # the first round is a warm-up
+        for key, config in configs.items():
+            with variant(config["variant"]):
+                start = time.perf_counter()
+                config[kind]()
+                elapsed = time.perf_counter() - start
+            if repeat:
+                times[key].append(elapsed)
+    return {key: (min(t), statistics.median(t)) for key, t in times.items()}
 
 
-def measure(rnn_type, u, y, args):
+def make_config(rnn_type, name, u, y, args):
+    """The batch and epoch closures of one model (built in `name`'s variant)."""
     torch.manual_seed(0)
     model = Model(rnn_type, args.hidden)
     ub, yb = u[:, :args.batch], y[:, :args.batch]
@@ -100,7 +109,7 @@ def measure(rnn_type, u, y, args):
             clip_grad_norm_(model.parameters(), 0.25)
             optimizer.step()
 
-    return timed(batch, args.repeats), timed(epoch, args.epochs)
+    return {"variant": name, "batch": batch, "epoch": epoch}
 
 
 def main():
@@ -122,15 +131,16 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} thread(s), hidden {args.hidden}, "
           f"seq_len {args.seq_len}, batch {args.batch}, {args.n_sequences} sequences; "
           f"best / median of {args.repeats} batches and {args.epochs} epochs")
-    lstm_batch, lstm_epoch = measure("LSTM", u, y, args)
-    rows = [("LSTM", "", lstm_batch, lstm_epoch, None)]
+    configs = {("LSTM", ""): make_config("LSTM", "hand", u, y, args)}
     for rnn_type in args.types:
-        results = {}
         for name in VARIANTS:
-            with variant(name):
-                results[name] = measure(rnn_type, u, y, args)
-        for name in VARIANTS:
-            rows.append((rnn_type, name, *results[name], results["autograd"]))
+            configs[rnn_type, name] = make_config(rnn_type, name, u, y, args)
+    batches = interleaved(configs, "batch", args.repeats)
+    epochs = interleaved(configs, "epoch", args.epochs)
+    lstm_batch, lstm_epoch = batches["LSTM", ""], epochs["LSTM", ""]
+    rows = [(*key, batches[key], epochs[key], (batches[key[0], "autograd"],
+                                               epochs[key[0], "autograd"]) if key[1] else None)
+            for key in configs]
 
     print(f"{'model':8s} {'backward':9s} {'batch f+b (ms)':>16s} {'epoch (s)':>13s} "
           f"{'/LSTM batch':>12s} {'/LSTM epoch':>12s} {'autograd/hand':>14s}")
