@@ -2,11 +2,15 @@
 
     python benchmarks/bench_exprnn_loop.py [--repeats 5] [--threads 1]
 
-Compares the plain Python loop used by expRNN (`plain`) with the same loop
-under torch.jit.script (`jit`) and, with `--variants plain jit compile`,
-torch.compile (`compile`: it unrolls the whole loop, so its first call takes
-minutes). The first call is timed apart from the others. Defaults are the
-sine-generator sizes: hidden 200, seq_len 400, batch 10, one input.
+Compares the plain-autograd Python loop of expRNN (`plain`:
+expRNN.cell.recurrence_autograd) with the same loop under torch.jit.script
+(`jit`) and, with `--variants plain jit compile`, torch.compile (`compile`:
+it unrolls the whole loop, so its first call takes minutes). `hand` is the
+default recurrence with its hand-written backward (bench_exprnn_backward.py
+compares it with the LSTM). The first call is timed apart from the others.
+Defaults are the sine-generator sizes: hidden 200, seq_len 400, batch 10,
+one input. The loss is the sum of the squared outputs; its large gradient
+makes the backward of matrix_exp (exprnn, dtriv) a large part of the time.
 """
 import argparse
 import time
@@ -17,9 +21,11 @@ import torch
 import expRNN.cell
 from expRNN import OrthogonalRNN
 
+ORIGINAL = expRNN.cell.recurrence  # the default, with the hand-written backward
+
 
 def loop(x: torch.Tensor, h: torch.Tensor, B: torch.Tensor, b: torch.Tensor):
-    # The body of expRNN.cell.recurrence, annotated so that TorchScript takes it.
+    # The body of expRNN.cell.recurrence_autograd, annotated for TorchScript.
     outputs = []
     for xt in x.unbind(0):
         z = torch.addmm(xt, h, B)
@@ -30,7 +36,9 @@ def loop(x: torch.Tensor, h: torch.Tensor, B: torch.Tensor, b: torch.Tensor):
 
 def make_variant(name):
     if name == "plain":
-        return expRNN.cell.recurrence
+        return expRNN.cell.recurrence_autograd
+    if name == "hand":
+        return ORIGINAL
     if name == "jit":
         with warnings.catch_warnings():  # torch.jit.script is deprecated
             warnings.simplefilter("ignore")
@@ -72,12 +80,11 @@ def main():
     parser.add_argument("--mode", default="exprnn", choices=expRNN.ORTHOGONAL_TYPES)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--variants", nargs="+", default=["plain", "jit"],
-                        help="any of plain, jit, compile")
+    parser.add_argument("--variants", nargs="+", default=["plain", "hand", "jit"],
+                        help="any of plain, hand, jit, compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    original = expRNN.cell.recurrence
     print(f"torch {torch.__version__}, {args.threads} thread(s), hidden {args.hidden}, "
           f"seq_len {args.seq_len}, batch {args.batch}, mode {args.mode}")
     print(f"{'variant':8s} {'first call':>11s} {'best':>8s} {'mean':>8s}  (s per forward+backward)")
@@ -88,7 +95,7 @@ def main():
         except Exception as error:  # e.g. no C compiler for torch.compile
             print(f"{name:8s} failed: {type(error).__name__}: {error}".splitlines()[0])
         finally:
-            expRNN.cell.recurrence = original
+            expRNN.cell.recurrence = ORIGINAL
 
 
 if __name__ == "__main__":
