@@ -9,7 +9,7 @@ import torch
 from conftest import load_script
 from expRNN import ORTHOGONAL_TYPES, OrthogonalRNN
 
-SineGenerator = load_script("sine-generator/model.py", "sine_model").SineGenerator
+SineGenerator = load_script("sine-generator/model.py").SineGenerator
 HIDDEN = 6
 OLD = "rnn.rnn.rnn_cell."  # where the sine model's original cell keys sit
 

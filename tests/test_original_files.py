@@ -113,3 +113,29 @@ def test_model_file_keeps_the_original_keys(sine, tmp_path):
     no_orbit = TINY_SINE[:TINY_SINE.index("--interval_orbit")]
     folder = sine.train.main(no_orbit + ["--folder", str(tmp_path / "plain")])
     assert torch.load(os.path.join(folder, "model.pth"), weights_only=True)["state"] is None
+
+
+def test_original_exprnn_model_file_through_the_scripts(sine, tmp_path):
+    """An original exprnn sine model.pth (original keys, pickled config) loads
+    in the scripts and computes what the original formula computes."""
+    from attractors.tasks import load_run
+    from test_exprnn_original import HIDDEN, original_B, original_outputs, original_state_dict
+    folder = sine.train.main(TINY_SINE + ["--rnn_type", "exprnn", "--hidden_size", str(HIDDEN),
+                                          "--folder", str(tmp_path / "run")])
+    ours = torch.load(os.path.join(folder, "model.pth"), weights_only=True)
+    A = 0.3 * torch.randn(HIDDEN, HIDDEN, generator=torch.Generator().manual_seed(5))
+    ours["model"] = original_state_dict(A)
+    torch.save(ours, os.path.join(folder, "model.pth"))
+    pickled_like_the_original(folder)
+    _, model, saved = load_run(folder, [str(ROOT)], trust_pickle=True)   # float64
+    u = torch.full((30, 2, 1), 0.3, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(u)[0].numpy()
+    expected = original_outputs(saved["model"], original_B("exprnn", A, None), u)
+    assert abs(out - expected).max() < 1e-9
+    for relpath, extra in [("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"]),
+                           ("analyse_attractors.py", ["--n_starts", "2", "--steps", "30",
+                                                      "--record", "10", "--lyapunov_steps", "5",
+                                                      "-o", tmp_path / "att"])]:
+        result = script(relpath, folder, *extra, "--trust_pickle")
+        assert result.returncode == 0, (relpath, result.stderr)
