@@ -1,4 +1,15 @@
-"""Shared core: options, output files, RNN factory, training loop pieces, orbit sampling.
+"""The shared core of the project. Its modules (docs/architecture.md):
+
+- ``api``: the public API below, for any PyTorch recurrent model;
+- ``tasks``: how a task folder plugs in, and the one loader of task files;
+- ``options``, ``training``, ``run_files``: the command line of every
+  train.py, the bookkeeping of a run, and the files of a run folder;
+- ``rnn``, ``functional``: the RNN factory and a pure step of every cell;
+- ``orbit``, ``orbit_analysis``, ``dynamics``, ``smoothness``, ``chaos``:
+  orbit sampling and what an orbit file says, fixed points and Lyapunov
+  exponents, loss smoothness, the chaotic 2-unit LSTM;
+- ``plotting``: orbit diagrams and the training-dynamics figure;
+- ``sweeps``: many runs through submitit (``sweep.py``).
 
 The public API for a model of your own (documented in docs/api.md)::
 
