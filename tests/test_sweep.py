@@ -92,9 +92,9 @@ def test_grid_flags_lists_and_unions(tmp_path):
     start, resume = sweep.commands("rnn_type=exprnn_seed=1", threads=3)
     folder = str(tmp_path / "out" / "rnn_type=exprnn_seed=1")
     assert start == ["train.py", *TINY, "--rnn_type", "exprnn", "--seed", "1",
-                     "--folder", folder, "--overwrite"]
+                     "--threads", "3", "--folder", folder, "--overwrite"]
     assert resume == ["train.py", "--resume", folder, *TINY, "--rnn_type", "exprnn",
-                      "--seed", "1"]
+                      "--seed", "1", "--threads", "3"]
     assert not (tmp_path / "out").exists()
 
 
