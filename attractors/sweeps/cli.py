@@ -7,9 +7,10 @@ import re
 import shlex
 import sys
 
+from ..options import OneLineParser, UsageError
 from .executors import SLURM_OPTIONS, SLURM_TIME_MIN, check_slurm_commands, run_local, \
     slurm_job_name, slurm_parameters, submit_slurm
-from .files import MANIFEST, PLOT, SUMMARY, usage_error
+from .files import MANIFEST, PLOT, SUMMARY
 from .manifest import manifest_path, merged_manifest, read_manifest, refresh_states, \
     save_manifest, slurm_jobs_of
 from .plan import Sweep
@@ -19,7 +20,6 @@ from .status import finish, status_command
 
 
 def build_parser():
-    from ..options import OneLineParser
     parser = OneLineParser(
         prog="sweep.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,27 +96,27 @@ def check_args(args, fixed):
     """The checks of a sweep command that need no task."""
     if args.status is not None:
         if args.task or args.grid or args.seeds or fixed:
-            raise usage_error("--status DIR shows a sweep; it takes no task, grid or options")
+            raise UsageError("--status DIR shows a sweep; it takes no task, grid or options")
         return
     if not args.task:
-        raise usage_error("give a task folder (e.g. sine-generator), or --status DIR")
+        raise UsageError("give a task folder (e.g. sine-generator), or --status DIR")
     if not args.out:
-        raise usage_error("give the folder of the sweep with --out DIR")
+        raise UsageError("give the folder of the sweep with --out DIR")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise usage_error(f"--out {args.out} exists and is not a folder")
+        raise UsageError(f"--out {args.out} exists and is not a folder")
     if args.executor == "local":
         given = [f"--{o}" for o in SLURM_OPTIONS if getattr(args, o)]
         if given:
-            raise usage_error(f"{', '.join(given)} only apply to --executor slurm")
+            raise UsageError(f"{', '.join(given)} only apply to --executor slurm")
     elif args.workers is not None:
-        raise usage_error("--workers applies to the local executor; Slurm runs each run as a "
+        raise UsageError("--workers applies to the local executor; Slurm runs each run as a "
                           "task of a job array (see --slurm_array_parallelism)")
     for name in ("workers", "time", "cpus_per_task", "slurm_array_parallelism"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise usage_error(f"--{name} must be at least 1")
+            raise UsageError(f"--{name} must be at least 1")
     for name in ("gpus_per_task", "mem_gb"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise usage_error(f"--{name} must be positive")
+            raise UsageError(f"--{name} must be positive")
 
 
 def main(argv=None):

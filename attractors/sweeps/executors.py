@@ -11,7 +11,8 @@ import time
 
 import submitit
 
-from .files import EXIT, LOG, RUNNING, SUBMITIT, last_line, read_json, usage_error, write_json
+from ..options import UsageError
+from .files import EXIT, LOG, RUNNING, SUBMITIT, last_line, read_json, write_json
 from .manifest import save_manifest
 from .runner import SweepJob
 from .state import run_state
@@ -46,7 +47,7 @@ def slurm_job_name(out):
 def check_slurm_commands():
     missing = [c for c in ("sbatch", "srun") if not shutil.which(c)]
     if missing:
-        raise usage_error(f"--executor slurm needs the Slurm commands sbatch and srun, "
+        raise UsageError(f"--executor slurm needs the Slurm commands sbatch and srun, "
                           f"but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                           "not on PATH")
 
@@ -74,7 +75,7 @@ def submit_slurm(sweep, manifest, todo, threads, cuda, args):
     try:
         jobs = executor.map_array(job, chunks)
     except Exception as e:  # sbatch refused: one line
-        raise usage_error(f"sbatch failed: {last_line(str(e))}") from None
+        raise UsageError(f"sbatch failed: {last_line(str(e))}") from None
     for name, j in zip(todo, jobs):
         manifest["runs"][name]["job"] = {"executor": "slurm", "id": str(j.job_id)}
         manifest["runs"][name]["state"] = "queued"

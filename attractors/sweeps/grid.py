@@ -6,7 +6,7 @@ import itertools
 import json
 import re
 
-from .files import usage_error
+from ..options import UsageError
 from .task import MANAGED, unknown_option
 
 MAX_NAME = 100                  # longer run names end in a hash
@@ -20,17 +20,17 @@ def parse_grid(items):
         key, eq, values = item.partition("=")
         key = key.strip()
         if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise usage_error(f"malformed --grid item {item!r}: expected KEY=V1,V2,... with the "
+            raise UsageError(f"malformed --grid item {item!r}: expected KEY=V1,V2,... with the "
                               "name of a train.py option as KEY (the task folder comes first)")
         values = [v.strip() for v in values.split(",")]
         if not any(values):
-            raise usage_error(f"--grid item {item!r} gives no value for {key}")
+            raise UsageError(f"--grid item {item!r} gives no value for {key}")
         if not all(values):
-            raise usage_error(f"--grid item {item!r} has an empty value")
+            raise UsageError(f"--grid item {item!r} has an empty value")
         if len(set(values)) < len(values):
-            raise usage_error(f"--grid item {item!r} repeats a value")
+            raise UsageError(f"--grid item {item!r} repeats a value")
         if key in grid:
-            raise usage_error(f"--grid gives {key} twice")
+            raise UsageError(f"--grid gives {key} twice")
         grid[key] = values
     return grid
 
@@ -44,14 +44,14 @@ def check_grid(grid, options, task):
         if option is None:
             raise unknown_option(key, options, task, "option key")
         if key in MANAGED or not option.config:
-            raise usage_error(f"--grid {key}: only config options can be swept ({key} is a "
+            raise UsageError(f"--grid {key}: only config options can be swept ({key} is a "
                               "system option of train.py)")
         if not option.takes_value:
             values = [_flag_value(key, v) for v in values]
             if len(set(values)) < len(values):
-                raise usage_error(f"--grid {key} repeats a value")
+                raise UsageError(f"--grid {key} repeats a value")
         elif option.is_list and not all(v.split() for v in values):
-            raise usage_error(f"--grid {key}: empty list")
+            raise UsageError(f"--grid {key}: empty list")
         checked[key] = values
     return checked
 
@@ -61,7 +61,7 @@ def _flag_value(key, value):
         return "true"
     if value.lower() in FALSE:
         return "false"
-    raise usage_error(f"--grid {key}: {key} is a flag, so its values are true or false, "
+    raise UsageError(f"--grid {key}: {key} is a flag, so its values are true or false, "
                       f"got {value!r}")
 
 

@@ -6,7 +6,8 @@ import fcntl
 import json
 import os
 
-from .files import MANIFEST, read_json, usage_error, write_json
+from ..options import UsageError
+from .files import MANIFEST, read_json, write_json
 from .state import run_state, squeue_jobs
 
 FORMAT = 1
@@ -19,10 +20,10 @@ def manifest_path(out):
 def read_manifest(out):
     path = manifest_path(out)
     if not os.path.isfile(path):
-        raise usage_error(f"{out} holds no sweep: it has no {MANIFEST}")
+        raise UsageError(f"{out} holds no sweep: it has no {MANIFEST}")
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or "runs" not in data:
-        raise usage_error(f"{path} is not a sweep manifest of this version")
+        raise UsageError(f"{path} is not a sweep manifest of this version")
     return data
 
 
@@ -32,7 +33,7 @@ def merged_manifest(sweep, old):
     now = datetime.datetime.now().isoformat(timespec="seconds")
     shared = sweep.fixed_config()
     if old is not None and old.get("shared") != shared:
-        raise usage_error(
+        raise UsageError(
             f"{sweep.out} holds a sweep made with other fixed settings "
             f"({describe_shared(old.get('shared'))}; now {describe_shared(shared)}): only "
             "the grid, the seeds and --epochs may change; choose another --out")

@@ -2,7 +2,7 @@
 runs, and the train.py commands that start and resume each of them."""
 import os
 
-from .files import usage_error
+from ..options import UsageError
 from .grid import check_grid, expand_runs, grid_args, parse_grid, run_name
 from .runner import thread_env
 from .task import find_task, parse_fixed, read_base_config, task_options
@@ -17,11 +17,11 @@ class Sweep:
         self.out = os.path.abspath(out)
         grids = [parse_grid(items) for items in grids]
         if not any(grids) and not seeds:
-            raise usage_error("nothing to sweep: give --grid KEY=V1,V2 ... and/or --seeds")
+            raise UsageError("nothing to sweep: give --grid KEY=V1,V2 ... and/or --seeds")
         if seeds and any("seed" in g for g in grids):
-            raise usage_error("give the seeds either with --seeds or as --grid seed=...")
+            raise UsageError("give the seeds either with --seeds or as --grid seed=...")
         if seeds and len(set(seeds)) < len(seeds):
-            raise usage_error("--seeds repeats a seed")
+            raise UsageError("--seeds repeats a seed")
         self.options = task_options(self.train_py)
         self.grids = [check_grid(g, self.options, self.task) for g in grids]
         self.seeds = list(seeds or [])
@@ -32,17 +32,17 @@ class Sweep:
         swept = {k for g in self.grids for k in g} | ({"seed"} if self.seeds else set())
         both = sorted(swept & set(self.fixed))
         if both:
-            raise usage_error(f"{', '.join(both)} is both swept and given after --")
+            raise UsageError(f"{', '.join(both)} is both swept and given after --")
         for key in sorted(swept):
             if not self.options[key].takes_value and self.config.get(key) is True:
-                raise usage_error(f"the config file sets the flag {key}, which --grid "
+                raise UsageError(f"the config file sets the flag {key}, which --grid "
                                   f"{key}=false cannot turn off")
         self.threads_option = "threads" in self.options
         self.runs = {}
         for settings in expand_runs(self.grids, self.seeds):
             name = run_name(settings)
             if name in self.runs:
-                raise usage_error(f"two runs would share the folder {name}")
+                raise UsageError(f"two runs would share the folder {name}")
             self.runs[name] = {"folder": name, "settings": settings,
                                "args": grid_args(settings, self.options),
                                "epochs": self.epochs(settings)}
@@ -62,7 +62,7 @@ class Sweep:
             return _int(self.config["epochs"], "epochs of the config file")
         option = self.options.get("epochs")
         if option is None or option.default is None:
-            raise usage_error(f"cannot tell how many epochs {self.task}/train.py trains: "
+            raise UsageError(f"cannot tell how many epochs {self.task}/train.py trains: "
                               "give --epochs after --")
         return _int(option.default, "the default of --epochs")
 
@@ -113,4 +113,4 @@ def _int(text, what):
     try:
         return int(text)
     except (TypeError, ValueError):
-        raise usage_error(f"{what} must be an integer, got {text!r}") from None
+        raise UsageError(f"{what} must be an integer, got {text!r}") from None

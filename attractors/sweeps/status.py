@@ -5,7 +5,8 @@ import math
 import os
 import sys
 
-from .files import LOG, PLOT, SUMMARY, replace_atomically, usage_error
+from ..options import UsageError
+from .files import LOG, PLOT, SUMMARY, replace_atomically
 from .manifest import read_manifest, refresh_states, save_manifest
 from .state import STATES
 
@@ -115,7 +116,7 @@ def finish(sweep, manifest, args):
 def status_command(out, plot, output):
     """``sweep.py --status DIR [--plot [-o FILE]]``."""
     if not out:
-        raise usage_error("--status needs the folder of a sweep: --status DIR")
+        raise UsageError("--status needs the folder of a sweep: --status DIR")
     manifest = read_manifest(out)
     refresh_states(out, manifest)
     table = status_table(out, manifest)
@@ -142,7 +143,7 @@ def plot_sweep(table, output):
     final = next((c for c in table.columns if c.startswith("final ") and "loss" in c), None)
     done = table[table["state"] == "done"] if len(table) else table
     if final is None or not len(done):
-        raise usage_error("nothing to plot: no run is done yet")
+        raise UsageError("nothing to plot: no run is done yet")
     keys = [k for k in table.columns[:list(table.columns).index("state")] if k != "seed"]
     varying = [k for k in keys if done[k].nunique() > 1]
     combos = done.groupby(keys, sort=False) if keys else [((), done)]

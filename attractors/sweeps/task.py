@@ -8,7 +8,8 @@ import re
 import subprocess
 import sys
 
-from .files import last_line, usage_error
+from ..options import UsageError
+from .files import last_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,7 +48,7 @@ def find_task(task):
             return folder, os.path.join(folder, "train.py")
     tasks = sorted(name for name in os.listdir(ROOT)
                    if os.path.isfile(os.path.join(ROOT, name, "train.py")))
-    raise usage_error(f"no task folder {task} with a train.py (relative to {os.getcwd()} or "
+    raise UsageError(f"no task folder {task} with a train.py (relative to {os.getcwd()} or "
                       f"{ROOT}; the tasks are {', '.join(tasks)})")
 
 
@@ -65,9 +66,9 @@ def task_options(train_py):
                                   cwd=os.path.dirname(train_py), env=env, capture_output=True,
                                   text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:
-            raise usage_error(f"cannot read the options of {train_py}: {e}") from None
+            raise UsageError(f"cannot read the options of {train_py}: {e}") from None
         if done.returncode != 0:
-            raise usage_error(f"cannot read the options of {train_py}: "
+            raise UsageError(f"cannot read the options of {train_py}: "
                               f"{last_line(done.stderr) or f'exit status {done.returncode}'}")
         _HELP_CACHE[key] = parse_help(done.stdout)
     return _HELP_CACHE[key]
@@ -99,7 +100,7 @@ def parse_help(text):
 def unknown_option(key, options, task, what="option"):
     close = difflib.get_close_matches(key, list(options), n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    return usage_error(f"unknown {what} {key} for {task}/train.py{hint}; "
+    return UsageError(f"unknown {what} {key} for {task}/train.py{hint}; "
                        f"see python {task}/train.py --help")
 
 
@@ -111,14 +112,14 @@ def parse_fixed(tokens, options, task):
     while i < len(tokens):
         token = tokens[i]
         if not token.startswith("-") or NUMBER.match(token):
-            raise usage_error(f"unexpected {token!r} after --: give train.py options as "
+            raise UsageError(f"unexpected {token!r} after --: give train.py options as "
                               "--name value")
         flag, eq, inline = token.partition("=")
         option = by_flag.get(flag)
         if option is None:
             raise unknown_option(flag, by_flag, task)
         if option.name in MANAGED:
-            raise usage_error(f"{flag} cannot be given after --: {MANAGED[option.name]}")
+            raise UsageError(f"{flag} cannot be given after --: {MANAGED[option.name]}")
         i += 1
         values = [inline] if eq else []
         if option.takes_value and not eq:
@@ -128,9 +129,9 @@ def parse_fixed(tokens, options, task):
                 if not option.is_list:
                     break
             if not values:
-                raise usage_error(f"{flag} needs a value")
+                raise UsageError(f"{flag} needs a value")
         elif not option.takes_value and eq:
-            raise usage_error(f"{flag} takes no value")
+            raise UsageError(f"{flag} takes no value")
         fixed[option.name] = values
     return fixed
 
@@ -141,12 +142,12 @@ def read_base_config(path, options):
         with open(path) as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise usage_error(f"config file not found: {path}") from None
+        raise UsageError(f"config file not found: {path}") from None
     except (OSError, ValueError) as e:
-        raise usage_error(f"cannot read config file {path}: {e}") from None
+        raise UsageError(f"cannot read config file {path}: {e}") from None
     if not isinstance(data, dict):
-        raise usage_error(f"config file {path} must hold a JSON object")
+        raise UsageError(f"config file {path} must hold a JSON object")
     unknown = sorted(k for k in data if k not in options or not options[k].config)
     if unknown:
-        raise usage_error(f"config file {path}: unknown option(s) {', '.join(unknown)}")
+        raise UsageError(f"config file {path}: unknown option(s) {', '.join(unknown)}")
     return data
