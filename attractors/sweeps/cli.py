@@ -17,6 +17,7 @@ from .plan import Sweep
 from .runner import available_cores, default_workers, thread_env
 from .state import TO_RUN, next_action
 from .status import finish, status_command
+from .task import train_py_folders
 
 
 def build_parser():
@@ -29,12 +30,13 @@ def build_parser():
                     "folder under --out, through submitit: local processes (default) or a\n"
                     "Slurm job array. Running the same command again skips the finished\n"
                     "runs, resumes the interrupted ones and starts the rest.",
-        epilog="example:\n  python sweep.py sine-generator --grid lr=0.001,0.01 "
+        epilog="example:\n  python sweep.py TASK --grid lr=0.001,0.01 "
                "hidden_size=32,64 --seeds 1 2 3 \\\n      --out runs/sweep-lr -- --epochs 400 "
                "--interval_orbit 4\n  python sweep.py --status runs/sweep-lr --plot\n\n"
                "Options after -- are given to every run. Reference: docs/sweeps.md")
-    parser.add_argument("task", nargs="?", help="task folder holding a train.py, e.g. "
-                        "sine-generator (relative to the current folder or the repository)")
+    parser.add_argument("task", nargs="?", help="task folder holding a train.py (here "
+                        f"{', '.join(train_py_folders())}), relative to the current folder or "
+                        "the repository")
     parser.add_argument("--grid", action="append", nargs="+", default=[], metavar="KEY=V1,V2",
                         help="config options of train.py and their values; the runs are "
                              "every combination. A flag takes true,false. Repeat --grid for "
@@ -99,7 +101,8 @@ def check_args(args, fixed):
             raise UsageError("--status DIR shows a sweep; it takes no task, grid or options")
         return
     if not args.task:
-        raise UsageError("give a task folder (e.g. sine-generator), or --status DIR")
+        raise UsageError(f"give a task folder ({', '.join(train_py_folders())}), or "
+                         "--status DIR")
     if not args.out:
         raise UsageError("give the folder of the sweep with --out DIR")
     if os.path.exists(args.out) and not os.path.isdir(args.out):

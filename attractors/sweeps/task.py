@@ -46,10 +46,14 @@ def find_task(task):
         folder = os.path.abspath(os.path.join(base, task))
         if os.path.isfile(os.path.join(folder, "train.py")):
             return folder, os.path.join(folder, "train.py")
-    tasks = sorted(name for name in os.listdir(ROOT)
-                   if os.path.isfile(os.path.join(ROOT, name, "train.py")))
     raise UsageError(f"no task folder {task} with a train.py (relative to {os.getcwd()} or "
-                      f"{ROOT}; the tasks are {', '.join(tasks)})")
+                     f"{ROOT}; the tasks are {', '.join(train_py_folders())})")
+
+
+def train_py_folders():
+    """The folders of the repository that hold a train.py."""
+    return sorted(name for name in os.listdir(ROOT)
+                  if os.path.isfile(os.path.join(ROOT, name, "train.py")))
 
 
 _HELP_CACHE = {}
