@@ -4,7 +4,7 @@
         --out runs/sweep-lr -- --epochs 400 --interval_orbit 4
     python sweep.py --status runs/sweep-lr --plot
 
-The logic lives in attractors/sweeps.py; the reference is docs/sweeps.md.
+The logic lives in the package attractors/sweeps/; the reference is docs/sweeps.md.
 """
 from attractors.options import run_cli
 from attractors.sweeps import main

@@ -17,9 +17,23 @@ The public API for a model of your own (documented in docs/api.md)::
                             loss_along_line, loss_on_slice, smoothness_vs_length,
                             plot_results)
 """
-from .api import (ModelLoss, OrbitRecorder, fixed_points, loss_along_line,  # noqa: F401
-                  loss_on_slice, lyapunov_exponents, smoothness_vs_length, state_map)
-from .smoothness import plot_results  # noqa: F401
+import importlib
 
-__all__ = ["OrbitRecorder", "fixed_points", "lyapunov_exponents", "state_map", "ModelLoss",
-           "loss_along_line", "loss_on_slice", "smoothness_vs_length", "plot_results"]
+# Imported when first used (PEP 562), so that what needs no torch (sweep.py,
+# its job processes, the options) starts without importing it.
+_PUBLIC = {"OrbitRecorder": "api", "fixed_points": "api", "lyapunov_exponents": "api",
+           "state_map": "api", "ModelLoss": "api", "loss_along_line": "api",
+           "loss_on_slice": "api", "smoothness_vs_length": "api", "plot_results": "smoothness"}
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

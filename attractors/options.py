@@ -13,8 +13,6 @@ import math
 import os
 import sys
 
-import torch
-
 
 class CommandError(Exception):
     """Ends a command with a one-line message and the exit status ``code``."""
@@ -167,6 +165,7 @@ def set_threads(threads):
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
     if threads:
+        import torch   # here, not at the top: sweep.py's start-up needs no torch
         torch.set_num_threads(threads)
 
 
@@ -296,6 +295,7 @@ def parse_options(parser, config_dests, argv=None):
 
 
 def select_device(use_cuda):
+    import torch
     if not use_cuda:
         return torch.device("cpu")
     if not torch.cuda.is_available():

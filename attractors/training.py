@@ -320,13 +320,17 @@ class Trainer:
             self.scheduler.step()
 
     def _begin(self):
-        """The run's first writes: its config and the history's header."""
+        """The run's first writes: its config and the history's header (a
+        resumed run rewrites only its config, which may give more epochs)."""
         if self.history is None:
             write_config(self.config, self.folder)
             self.history = History(self.folder, self.columns)
             self.written |= {CONFIG_FILE, HISTORY_FILE}
             self._attach_orbit()  # with the samples taken so far
             self.begun = True
+        elif CONFIG_FILE not in self.written:
+            write_config(self.config, self.folder)
+            self.written.add(CONFIG_FILE)
 
     def save_orbit(self):
         self.written.add(ORBIT_FILE)

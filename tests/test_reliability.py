@@ -42,6 +42,8 @@ def test_stopped_and_resumed_equals_uninterrupted(sine, tmp_path):
     sine.train.main(RESUMABLE + ["--epochs", "3", "--folder", part])
     sine.train.main(["--resume", part, "--epochs", "6"])
     assert_same_run(whole, part)
+    config = "train.pyconfig.json"   # the resumed run's config gives its 6 epochs
+    assert open(os.path.join(part, config)).read() == open(os.path.join(whole, config)).read()
 
 
 def test_resume_with_dropout_rng_and_checkpoint_interval(sine, tmp_path):

@@ -177,6 +177,15 @@ def test_failed_overwrite_keeps_the_old_run_and_a_failed_new_run_leaves_no_folde
     with pytest.raises(TrainingStopped, match="no epoch had completed"):
         sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "new2")])
     assert not (tmp_path / "new2").exists()
+    # A folder its caller made (sweep.py, with the run's log and markers) stays.
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / "train.log").write_text("the run's output\n")
+    (made / ".sweep-running").write_text("{}\n")
+    with pytest.raises(TrainingStopped, match="no epoch had completed"):
+        sine.train.main(TINY_SINE + ["--overwrite", "--folder", str(made)])
+    assert sorted(os.listdir(made)) == [".sweep-running", "train.log"]
+    assert (made / "train.log").read_text() == "the run's output\n"
 
 
 def test_older_config_without_a_new_key_resumes(sine, tmp_path):

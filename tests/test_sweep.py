@@ -92,9 +92,9 @@ def test_grid_flags_lists_and_unions(tmp_path):
     start, resume = sweep.commands("rnn_type=exprnn_seed=1", threads=3)
     folder = str(tmp_path / "out" / "rnn_type=exprnn_seed=1")
     assert start == ["train.py", *TINY, "--rnn_type", "exprnn", "--seed", "1",
-                     "--folder", folder, "--overwrite"]
+                     "--threads", "3", "--folder", folder, "--overwrite"]
     assert resume == ["train.py", "--resume", folder, *TINY, "--rnn_type", "exprnn",
-                      "--seed", "1"]
+                      "--seed", "1", "--threads", "3"]
     assert not (tmp_path / "out").exists()
 
 
@@ -358,3 +358,17 @@ def test_slurm_job_array_parameters(tmp_path, monkeypatch, capsys):
         sweeps.build_parser().parse_args(["--time", "5", "--partition", "p"]), "x"))
     assert executor._executor.parameters["partition"] == "p"
     assert executor._executor.parameters["time"] == 5
+
+
+def test_sweep_starts_without_torch():
+    """sweep.py --help, --status and the job processes import no torch (only
+    each train.py does)."""
+    code = ("import sys, runpy; sys.argv = ['sweep.py', '--help']\n"
+            "try:\n    runpy.run_path('sweep.py', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "import attractors.sweeps.runner\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "usage: sweep.py" in done.stdout

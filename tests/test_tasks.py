@@ -31,10 +31,10 @@ def test_three_tasks_coexist_in_one_process():
 
 
 def test_the_core_names_no_task():
-    for path in (ROOT / "attractors").glob("*.py"):
+    for path in (ROOT / "attractors").rglob("*.py"):
         text = path.read_text()
         for folder in TASKS:
-            assert folder not in text, f"{path.name} names {folder}"
+            assert folder not in text, f"{path.relative_to(ROOT)} names {folder}"
 
 
 def test_task_folders_are_found_and_described():
