@@ -22,11 +22,12 @@ import json
 import math
 import os
 import random
-import tempfile
 
 import numpy as np
 import pandas as pd
 import torch
+
+from .atomic import atomic_write, write_json  # noqa: F401 (the writers of this module's files)
 
 CONFIG_FILE = "train.pyconfig.json"
 HISTORY_FILE = "history.csv"
@@ -43,10 +44,6 @@ CHECKPOINT_FORMAT = 2
 READABLE_CHECKPOINT_FORMATS = (1, 2)
 MODEL_KEYS = {"epoch", "model", "model_kwargs", "config", "experiment_name"}
 
-# mkstemp creates files readable by the owner only; give them the usual mode.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 class RunFolderError(ValueError):
     """A run folder, or a file in it, that cannot be used."""
@@ -61,28 +58,8 @@ class CheckpointError(RunFolderError):
 
 
 # ------------------------------------------------------------------ writing
-def atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file, then move it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_torch(obj, path):
     atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def write_json(obj, path):
-    text = json.dumps(obj, indent="\t") + "\n"
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _need(folder, name):

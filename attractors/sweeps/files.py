@@ -2,7 +2,8 @@
 import json
 import os
 import re
-import tempfile
+
+from .. import atomic
 
 MANIFEST = "sweep.json"
 SUMMARY = "summary.csv"
@@ -27,29 +28,8 @@ def read_json(path):
         return None
 
 
-def replace_atomically(path, write):
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it
-    to ``path``: a reader sees the old file or the new one, never a part."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def write_json(path, obj):
-    def dump(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent="\t")
-            f.write("\n")
-    return replace_atomically(path, dump)
+    return atomic.write_json(obj, path)
 
 
 def last_line(text):

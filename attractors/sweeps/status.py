@@ -6,7 +6,8 @@ import os
 import sys
 
 from ..options import UsageError
-from .files import LOG, PLOT, SUMMARY, replace_atomically
+from ..atomic import atomic_write
+from .files import LOG, PLOT, SUMMARY
 from .manifest import read_manifest, refresh_states, save_manifest
 from .state import STATES
 
@@ -81,8 +82,7 @@ def format_table(table):
 
 
 def write_summary(out, table):
-    return replace_atomically(os.path.join(out, SUMMARY),
-                              lambda tmp: table.to_csv(tmp, index=False))
+    return atomic_write(os.path.join(out, SUMMARY), lambda f: table.to_csv(f, index=False))
 
 
 def finish(sweep, manifest, args):
