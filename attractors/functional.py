@@ -93,24 +93,23 @@ def gru_step(params, x, state):
     return torch.stack(new_h)
 
 
-def rnn_tanh_step(params, x, state):
-    """One step of a (multi-layer) ``nn.RNN`` with tanh; ``state`` is h."""
+def _elman_step(activation, params, x, state):
     new_h = []
     for layer in range(num_layers_of(params)):
         ih, hh = _gates(params, layer, x, state[layer])
-        x = torch.tanh(ih + hh)
+        x = activation(ih + hh)
         new_h.append(x)
     return torch.stack(new_h)
+
+
+def rnn_tanh_step(params, x, state):
+    """One step of a (multi-layer) ``nn.RNN`` with tanh; ``state`` is h."""
+    return _elman_step(torch.tanh, params, x, state)
 
 
 def rnn_relu_step(params, x, state):
     """One step of a (multi-layer) ``nn.RNN`` with ReLU; ``state`` is h."""
-    new_h = []
-    for layer in range(num_layers_of(params)):
-        ih, hh = _gates(params, layer, x, state[layer])
-        x = torch.relu(ih + hh)
-        new_h.append(x)
-    return torch.stack(new_h)
+    return _elman_step(torch.relu, params, x, state)
 
 
 def _cell_step(layer_step):

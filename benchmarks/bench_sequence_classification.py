@@ -11,32 +11,16 @@ a run of 1 + E epochs and a run of 1 epoch, so start-up cost, data
 generation included, cancels out). On a busy machine, fewer torch threads
 than cores often gives steadier (and faster) numbers.
 """
-import argparse
-
 import torch
 
 from attractors.orbit import OrbitSampler
-from common import seconds_per_epoch, seconds_per_sample, task_module
+from common import seconds_per_epoch, seconds_per_sample, task_benchmark_options, task_module
 
 SequenceClassifier = task_module("sequence-classification", "model").SequenceClassifier
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
-    parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
-    parser.add_argument("--rnn_type", default="LSTM")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads, here and in train.py (0: torch's choice)")
-    parser.add_argument("--cuda", action="store_true")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    extra = ["--rnn_type", args.rnn_type, "--threads", str(args.threads)]
-    extra += ["--cuda"] if args.cuda else []
-    device = torch.device("cuda:0" if args.cuda else "cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
-
+    args, device, extra = task_benchmark_options(__doc__.splitlines()[0])
     per_epoch = seconds_per_epoch("sequence-classification", args.epochs, extra)
     print(f"temporal-order defaults ({args.rnn_type}, hidden 50, seq_len 200, "
           f"1000 + 1000 sequences, batch 100): {per_epoch:.3f} s/epoch")

@@ -6,33 +6,17 @@ orbit sample with the default orbit settings, on this machine.
 The epoch time is measured through the real train.py (the difference between
 a run of 1 + E epochs and a run of 1 epoch, so start-up cost cancels out).
 """
-import argparse
-
 import torch
 
 from attractors.orbit import OrbitSampler
-from common import seconds_per_epoch, seconds_per_sample, task_module
+from common import seconds_per_epoch, seconds_per_sample, task_benchmark_options, task_module
 
 orbit_inputs = task_module("sine-generator", "data").orbit_inputs
 SineGenerator = task_module("sine-generator", "model").SineGenerator
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
-    parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
-    parser.add_argument("--rnn_type", default="LSTM")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads, here and in train.py (0: torch's choice)")
-    parser.add_argument("--cuda", action="store_true")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    extra = ["--rnn_type", args.rnn_type, "--threads", str(args.threads)]
-    extra += ["--cuda"] if args.cuda else []
-    device = torch.device("cuda:0" if args.cuda else "cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
-
+    args, device, extra = task_benchmark_options(__doc__.splitlines()[0])
     per_epoch = seconds_per_epoch("sine-generator", args.epochs, extra)
     print(f"sine-generator defaults ({args.rnn_type}, hidden 200, seq_len 400, "
           f"100 sequences): {per_epoch:.3f} s/epoch")

@@ -17,6 +17,26 @@ def task_module(folder, name):
     return load_task_module(os.path.join(ROOT, folder), name)
 
 
+def task_benchmark_options(description):
+    """The options of the task benchmarks, parsed, with ``--threads``
+    applied here too: ``(args, device, options for train.py)``."""
+    import argparse
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
+    parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
+    parser.add_argument("--rnn_type", default="LSTM")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads, here and in train.py (0: torch's choice)")
+    parser.add_argument("--cuda", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda:0" if args.cuda else "cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    extra = ["--rnn_type", args.rnn_type, "--threads", str(args.threads)]
+    return args, device, extra + (["--cuda"] if args.cuda else [])
+
+
 def seconds_per_epoch(folder, epochs, extra):
     """Through the real command ``python FOLDER/train.py``: a run of 1 + E
     epochs minus a run of 1 epoch, so that start-up costs cancel out."""
