@@ -1,4 +1,4 @@
-"""Does orbit sampling slow down every epoch of a long run? (issue 13)
+"""Does orbit sampling slow down every epoch of a long run?
 
 One tiny sine run of E epochs with --interval_orbit 1 (default orbit sizes:
 seq_len_orbit 1600, burnout 1200, 4 initial states), against the same run

@@ -1,5 +1,5 @@
 """Orbit samples are written once, to an append-only file; the checkpoint
-only counts them, so its size does not grow with the run (issue 13), and a
+only counts them, so its size does not grow with the run, and a
 run killed at any moment resumes bit-identically, orbit file included."""
 import os
 import signal
