@@ -260,11 +260,12 @@ def restore_rng_state(state):
 
 
 def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, history_lines,
-                         orbit, config):
+                         orbit, config, data=None):
     """``checkpoint.pth``: everything needed to continue a run exactly where
     it stopped (model, optimiser, scheduler, random-number states, history,
     the orbit's initial states and number of samples): its size does not
-    grow with the number of orbit samples."""
+    grow with the number of orbit samples. ``data``: a short fingerprint of
+    the run's data, when it comes from outside the config (a corpus)."""
     save_verified({
         "format_version": CHECKPOINT_FORMAT,
         "epoch": epoch,
@@ -277,6 +278,7 @@ def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, hi
         "orbit": orbit.state_dict() if orbit is not None else None,
         "rng": capture_rng_state(),
         "config": dict(config),
+        "data": data,
     }, os.path.join(folder, CHECKPOINT_FILE))
 
 

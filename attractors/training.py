@@ -121,7 +121,10 @@ class Trainer:
 
     def __init__(self, system, model, optimizer, config, experiment_name, model_kwargs,
                  columns, monitor, save="best", orbit=None, scheduler=None, desc=None,
-                 quiet=False):
+                 quiet=False, data=None):
+        # data: a fingerprint of data the config does not fix (a corpus
+        # folder); a resumed run must see the same.
+        self.data = data
         self.folder, self.lock, self.created = open_run_folder(system)
         self.begun = bool(system.resume)  # whether this run has written the folder
         atexit.register(self.release)
@@ -141,7 +144,7 @@ class Trainer:
 
     def _setup(self, system, model, optimizer, config, experiment_name, model_kwargs,
                columns, monitor, save, orbit, scheduler):
-        resumed = _load_for_resume(self.folder, config) if system.resume else None
+        resumed = _load_for_resume(self.folder, config, self.data) if system.resume else None
         # --overwrite: the replaced run's files go once this run's first
         # epoch is written (those it has not rewritten by then).
         self.replaced = ({n for n in RUN_FILES if os.path.isfile(os.path.join(self.folder, n))}
@@ -347,7 +350,7 @@ class Trainer:
         self.written.add(CHECKPOINT_FILE)
         save_checkpoint_file(self.folder, epoch=epoch, model=self.model,
                              optimizer=self.optimizer, scheduler=self.scheduler, best=self.best,
-                             history_lines=self.history.lines, orbit=self.orbit,
+                             history_lines=self.history.lines, orbit=self.orbit, data=self.data,
                              config=self.config)
         self.last_checkpoint = epoch
 
@@ -387,8 +390,9 @@ class Trainer:
             self.lock = None
 
 
-def _load_for_resume(folder, config):
-    """The checkpoint of ``folder``, checked against ``config`` before anything is written."""
+def _load_for_resume(folder, config, data_fingerprint=None):
+    """The checkpoint of ``folder``, checked against ``config`` (and the
+    data's fingerprint) before anything is written."""
     try:
         data = load_checkpoint_file(folder)
     except CheckpointError as e:
@@ -399,6 +403,11 @@ def _load_for_resume(folder, config):
     changed = sorted(k for k in config if k != "epochs" and k in saved and saved[k] != config[k])
     if changed:
         raise UsageError("cannot resume with settings other than the run's: " + ", ".join(changed))
+    before = data.get("data")
+    if (before is not None and data_fingerprint is not None
+            and before.get("sha1") != data_fingerprint.get("sha1")):
+        raise UsageError(f"the run was trained on other data ({before.get('about', before)}); "
+                         "resume it with the data it was trained on (--data)")
     if data["epoch"] + 1 >= config["epochs"]:
         raise UsageError(f"{folder} already finished its {data['epoch'] + 1} epochs; "
                          "give a larger --epochs to train further")

@@ -412,3 +412,19 @@ def test_generation_samples_with_the_temperature(wlm):
         hot = wlm.generate.generate(model, [0], 200, 1000.0, "cpu")
     assert len(set(hot)) == 6   # a high temperature flattens the distribution
     assert wlm.generate.to_text(["a", "<eos>", "b", "c"]) == "a\nb c"
+
+
+def test_resume_refuses_another_corpus_and_a_non_utf8_one(wlm, tmp_path, corpus_dir, capsys):
+    folder = run(wlm, tmp_path, corpus_dir)
+    other = write_corpus(tmp_path / "other", seed=1)          # same words, other text
+    with pytest.raises(SystemExit) as e:
+        wlm.train.run_cli(wlm.train.main, ["--resume", folder, "--epochs", "3",
+                                           "--data", str(other)])
+    assert e.value.code == 2 and "trained on other data" in capsys.readouterr().err
+    bad = write_corpus(tmp_path / "bad")
+    (bad / "train.txt").write_bytes(b"abc \xff\xfe def\n")
+    with pytest.raises(SystemExit) as e:
+        wlm.train.run_cli(wlm.train.main, TINY + ["--data", str(bad),
+                                                  "--folder", str(tmp_path / "b")])
+    assert e.value.code == 2 and "not UTF-8" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -39,7 +39,11 @@ CACHE_FILES = {"wikitext": "corpus.pt", "lambada": "corpus-lambada.pt"}
 CACHE_VERSION = 1
 
 
-class DatasetMissing(FileNotFoundError):
+class DatasetError(Exception):
+    """A corpus that cannot be used; the message says why, in one line."""
+
+
+class DatasetMissing(DatasetError, FileNotFoundError):
     """The data folder, or a file the corpus needs, is not there."""
 
 
@@ -94,8 +98,17 @@ def load_corpus(data_dir, rebuild=False, lambada=False):
 
     Uses the cache in ``data_dir`` when it matches the source files, otherwise
     tokenises the text and writes the cache. Raises ``DatasetMissing`` when
-    the folder or one of its files is absent.
+    the folder or one of its files is absent, ``DatasetError`` when a file
+    is not UTF-8 text.
     """
+    try:
+        return _load_corpus(data_dir, rebuild, lambada)
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"a corpus file in {data_dir} is not UTF-8 text ({e.reason} at "
+                           f"byte {e.start})") from None
+
+
+def _load_corpus(data_dir, rebuild, lambada):
     if lambada:
         return load_lambada(data_dir, rebuild)
     sources = _check_files(data_dir, WIKITEXT_FILES, "WikiText-2", _wikitext_hint)

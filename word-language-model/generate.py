@@ -111,7 +111,7 @@ def main(argv=None):
     model, config = load_model(args.folder, device, args.trust_pickle)
     try:
         corpus = data.load_corpus(args.data, lambada=config.get("lambada", False))
-    except data.DatasetMissing as e:
+    except data.DatasetError as e:
         raise UsageError(str(e)) from None
     dictionary = corpus.dictionary
     if len(dictionary) != model.n_words:

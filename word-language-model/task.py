@@ -22,7 +22,7 @@ class LanguageModelLoss(TaskLoss):
             raise RunFolderError("the language-model loss needs the corpus: pass --data DIR")
         try:
             corpus = data.load_corpus(corpus_folder, lambada=config.get("lambada", False))
-        except (data.DatasetMissing, OSError) as e:
+        except (data.DatasetError, OSError) as e:
             raise RunFolderError(str(e)) from None
         if len(corpus.dictionary) != net.n_words:
             raise RunFolderError(f"{corpus_folder} has {len(corpus.dictionary)} words, the "

@@ -1,4 +1,5 @@
 """Train a word-level recurrent language model on WikiText-2 (or LAMBADA)."""
+import hashlib
 import math
 import os
 
@@ -95,7 +96,7 @@ def read_corpus(system, config):
     """The corpus, or a one-line usage error when its files are missing."""
     try:
         corpus = data.load_corpus(system.data, rebuild=system.corpus, lambada=config["lambada"])
-    except data.DatasetMissing as e:
+    except data.DatasetError as e:
         raise UsageError(str(e)) from None
     if system.verbose >= 1:
         print(f"Corpus {os.path.abspath(system.data)}: {len(corpus.dictionary)} words, "
@@ -103,6 +104,15 @@ def read_corpus(system, config):
               f"{' (cached)' if corpus.from_cache else ''}"
               + "".join(f", {k} {v}" for k, v in corpus.stats.items()))
     return corpus
+
+
+def fingerprint(corpus, folder):
+    """What a resumed run checks: the same vocabulary and training text."""
+    digest = hashlib.sha1(str(len(corpus.dictionary)).encode())
+    digest.update(corpus.train.numpy().tobytes())
+    return {"sha1": digest.hexdigest(),
+            "about": f"{os.path.abspath(folder)}: {len(corpus.dictionary)} words, "
+                     f"{corpus.train.numel()} training tokens"}
 
 
 def batchify_or_fail(tokens, batch_size, what, device):
@@ -180,7 +190,8 @@ def main(argv=None):
     # The trainer makes the run folder (or resumes it) and steps the scheduler.
     trainer = Trainer(system, model, optimizer, config, "word-language-model", model_kwargs,
                       columns=COLUMNS, monitor="Valid Loss", save="best", orbit=orbit,
-                      scheduler=scheduler, quiet=system.verbose == 0)
+                      scheduler=scheduler, quiet=system.verbose == 0,
+                      data=fingerprint(corpus, system.data))
     if system.resume and current_lr(optimizer) < config["min_lr"]:
         trainer.finish()
         raise UsageError(f"{trainer.folder} already stopped: its learning rate is below "
