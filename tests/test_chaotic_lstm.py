@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attractors import chaos as core
-from attractors.smoothness import grid
+from attractors.smoothness import derivative_lipschitz, grid
 from conftest import run_script
 
 TINY = ["--attractor_steps", "60", "--burnout_attractor", "10", "--steps", "30", "--burnout", "10",
@@ -118,6 +118,11 @@ def test_smoothness_part(tmp_path):
     assert seq_lens == [5, 40]
     assert np.allclose(table["lipschitz"], lipschitz, rtol=1e-3, atol=0)
     assert table["loss_at_s0"].abs().max() < 1e-20   # the model fits its own output
+    curves = pd.read_csv(tmp_path / "chaotic_lstm_smoothness_curves.csv")
+    assert list(curves.columns) == ["s", "loss_T5", "loss_T40"] and len(curves) == 9
+    for seq_len, lip in zip(table["seq_len"], table["lipschitz"]):   # the estimate of its curve
+        assert lip == pytest.approx(derivative_lipschitz(
+            curves["s"].to_numpy(), curves[f"loss_T{seq_len}"].to_numpy()), rel=1e-9)
 
 
 @pytest.mark.parametrize("args", [["--burnout", "300"], ["--s_range", "1.5", "2"],
