@@ -1,6 +1,5 @@
 """The smoothness analysis on temporal-order and language-model runs."""
 import pandas as pd
-import pytest
 
 from conftest import load_script, run_script
 from test_sequence_classification import TINY as TINY_ORDER
