@@ -1,6 +1,5 @@
 import numpy as np
 
-
 from conftest import TINY_SINE, run_script
 from attractors.orbit_analysis import bifurcation_epochs, classify, summarise
 
