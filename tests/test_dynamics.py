@@ -1,5 +1,4 @@
 import pytest
-
 import torch
 
 from attractors.dynamics import (StateMap, classify_trajectories, find_fixed_points,

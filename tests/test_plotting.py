@@ -2,7 +2,6 @@ import subprocess
 import sys
 
 import pytest
-
 import torch
 
 from conftest import ROOT, TINY_SINE, load_script, run_script
