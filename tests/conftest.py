@@ -1,8 +1,11 @@
-"""Shared test helpers. Scripts (a task's train.py, the root scripts) are
+"""Shared test helpers. A task folder's files (train.py, data.py, ...) are
 loaded through the project's one loader, attractors.tasks.load_task_module,
-so that their main() runs in the test process: the same code as the command,
-without the second or so of a new Python process each time."""
+so that their main() runs in the test process. The root scripts
+(chaotic_lstm.py, analyse_*.py, plot_*.py) are never loaded as modules: they
+run as commands, through run_script."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,16 @@ def load_script(relpath):
     """The script ``ROOT/relpath`` as a module, e.g. ``"sine-generator/train.py"``."""
     path = ROOT / relpath
     return load_task_module(str(path.parent), path.stem)
+
+
+def run_script(relpath, *args):
+    """Run ``ROOT/relpath`` as a command with ``args`` (turned into text);
+    the checkout's own ``attractors`` package comes first on PYTHONPATH.
+    Returns the CompletedProcess, stdout and stderr as text."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, str(ROOT / relpath), *map(str, args)],
+                          capture_output=True, text=True, env=env)
 
 
 def task_files(folder):

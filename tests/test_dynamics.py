@@ -1,6 +1,4 @@
 import pytest
-
-from attractors.options import UsageError
 import torch
 
 from attractors.dynamics import (StateMap, classify_trajectories, find_fixed_points,
@@ -96,14 +94,14 @@ def test_classification_of_fixed_and_periodic_behaviour():
     assert result["kind"] == "periodic" and result["period"] == 2 and result["lyapunov"] < 0
 
 
-def test_analyse_attractors_script_on_a_run(sine, tmp_path, capsys):
+def test_analyse_attractors_script_on_a_run(sine, tmp_path):
     import json
     import pandas as pd
-    from conftest import TINY_SINE, load_script
+    from conftest import TINY_SINE, run_script
     folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
-    script = load_script("analyse_attractors.py")
-    script.main([folder, "--n_starts", "3", "--steps", "60", "--record", "20",
-                 "--lyapunov_steps", "20", "--newton_steps", "20"])
+    result = run_script("analyse_attractors.py", folder, "--n_starts", "3", "--steps", "60",
+                        "--record", "20", "--lyapunov_steps", "20", "--newton_steps", "20")
+    assert result.returncode == 0, result.stderr
     summary = pd.read_csv(tmp_path / "run" / "attractors.csv")
     assert len(summary) == 10 and summary["fixed points"].min() >= 0
     kinds = summary[["fixed point", "periodic", "quasi-periodic", "chaotic"]].sum(axis=1)
@@ -111,7 +109,8 @@ def test_analyse_attractors_script_on_a_run(sine, tmp_path, capsys):
     result = json.loads((tmp_path / "run" / "attractors.json").read_text())
     assert "bifurcations" in result and result["epoch"] >= 0
     assert (tmp_path / "run" / "bifurcations.csv").exists()
-    with pytest.raises(UsageError, match="has no model.pth"):
-        script.main([str(tmp_path)])
-    with pytest.raises(UsageError, match="--record"):
-        script.main([folder, "--record", "1"])
+    for args, message in [([tmp_path], "has no model.pth"), ([folder, "--record", "1"], "--record")]:
+        result = run_script("analyse_attractors.py", *args)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith("analyse_attractors.py: error:") and message in result.stderr

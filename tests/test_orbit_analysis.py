@@ -1,9 +1,6 @@
 import numpy as np
-import pytest
 
-from attractors.options import UsageError
-
-from conftest import TINY_SINE, load_script
+from conftest import TINY_SINE, run_script
 from attractors.orbit_analysis import bifurcation_epochs, classify, summarise
 
 
@@ -61,13 +58,17 @@ def test_summary_and_bifurcation_epochs():
     assert first.change == "1 fixed point -> period 2"
 
 
-def test_training_dynamics_figure(sine, tmp_path, capsys):
+def test_training_dynamics_figure(sine, tmp_path):
     folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
-    script = load_script("plot_training_dynamics.py")
-    script.main([folder, "-o", str(tmp_path / "d.png"), "-i", "3"])
+    result = run_script("plot_training_dynamics.py", folder, "-o", tmp_path / "d.png", "-i", "3")
+    assert result.returncode == 0, result.stderr
     assert (tmp_path / "d.png").stat().st_size > 1000
-    assert "candidate bifurcation" in capsys.readouterr().out
-    with pytest.raises(UsageError, match="input -i 10 is out of range"):
-        script.main([folder, "-o", str(tmp_path / "e.png"), "-i", "10"])
-    with pytest.raises(UsageError, match="has no history.csv"):
-        script.main([str(tmp_path), "-o", str(tmp_path / "e.png")])
+    assert "candidate bifurcation" in result.stdout
+    for args, message in [([folder, "-i", "10"], "input -i 10 is out of range"),
+                          ([tmp_path], "has no history.csv")]:
+        result = run_script("plot_training_dynamics.py", *args, "-o", tmp_path / "e.png")
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith("plot_training_dynamics.py: error:")
+        assert message in result.stderr
+        assert not (tmp_path / "e.png").exists()

@@ -2,11 +2,9 @@ import subprocess
 import sys
 
 import pytest
-
-from attractors.options import run_cli
 import torch
 
-from conftest import ROOT, TINY_SINE, load_script
+from conftest import ROOT, TINY_SINE, load_script, run_script
 
 PLOT = str(ROOT / "plot_orbit_diagram.py")
 
@@ -26,25 +24,11 @@ def plot_subprocess(*args):
                           text=True, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
 
 
-class Result:
-    def __init__(self, returncode, stderr):
-        self.returncode, self.stderr = returncode, stderr
-
-
 @pytest.fixture
-def plot(capsys):
-    """Run plot_orbit_diagram.py's main in this process (fast)."""
-    script = load_script("plot_orbit_diagram.py")
-
+def plot():
+    """Run plot_orbit_diagram.py as a command with the checkout on PYTHONPATH."""
     def run(*args):
-        try:
-            run_cli(script.main, [str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-            if not isinstance(e.code, int):
-                print(e.code, file=sys.stderr)
-        return Result(code, capsys.readouterr().err)
+        return run_script("plot_orbit_diagram.py", *args)
     return run
 
 
@@ -82,6 +66,7 @@ def test_bad_indices_are_one_line_errors(plot, orbit_file, tmp_path, args, messa
     result = plot(orbit_file, *args, "-o", out)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("plot_orbit_diagram.py: error:")
     assert not out.exists()
 
 
@@ -90,6 +75,7 @@ def test_not_an_orbit_file(plot, tmp_path):
     torch.save({"something": 1}, bad)
     result = plot(bad, "-o", tmp_path / "x.png")
     assert result.returncode == 2 and "is not an orbit file" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("plot_orbit_diagram.py:")
 
 
 def test_x_axis_is_in_epochs(orbit_file):

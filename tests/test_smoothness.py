@@ -7,16 +7,12 @@ import torch
 
 from attractors import smoothness
 from attractors.tasks import load_run
-from conftest import ROOT, load_script, task_files
+from conftest import ROOT, load_script, run_script, task_files
+from test_chaotic_lstm import printed_lipschitz
 
 TINY_RUN = ["--epochs", "2", "--seq_len", "12", "--n_sequences", "3", "--batch_size", "3",
             "--hidden_size", "4"]
 FAST = ["--seq_lens", "5", "15", "--n_points", "7", "--threads", "1", "--no_curvature"]
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("analyse_smoothness.py")
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +74,23 @@ def test_line_grid_contains_zero():
     assert len(s) == 200 and 0.0 in s and s[0] == -0.1 and s[-1] == 0.1
 
 
-def test_script_writes_figure_and_csv(runs, script, tmp_path):
+def test_script_writes_figure_and_csv(runs, tmp_path):
     output = tmp_path / "out" / "smooth.png"
-    results = script.main([str(runs["lstm"])] + FAST + ["-o", str(output)])
+    result = run_script("analyse_smoothness.py", runs["lstm"], *FAST, "-o", output)
+    assert result.returncode == 0, result.stderr
     assert output.is_file() and output.stat().st_size > 1000
     table = pd.read_csv(tmp_path / "out" / "smooth.csv")
     assert list(table["seq_len"]) == [5, 15]
-    assert np.allclose(table["lipschitz"], results["lipschitz"]) and np.all(table["lipschitz"] >= 0)
+    seq_lens, lipschitz = printed_lipschitz(result.stdout)   # printed with 4 digits
+    assert seq_lens == [5, 15]
+    assert np.allclose(table["lipschitz"], lipschitz, rtol=1e-3, atol=0)
+    assert np.all(table["lipschitz"] >= 0)
     curves = pd.read_csv(tmp_path / "out" / "smooth_curves.csv")
     assert list(curves.columns) == ["s", "loss_T5", "loss_T15"] and len(curves) == 7
     assert 0.0 in set(curves["s"])
+    for seq_len, lip in zip(table["seq_len"], table["lipschitz"]):   # the estimate of its curve
+        assert lip == pytest.approx(smoothness.derivative_lipschitz(
+            curves["s"].to_numpy(), curves[f"loss_T{seq_len}"].to_numpy()), rel=1e-9)
 
 
 def loss_of(folder):
@@ -133,12 +136,15 @@ def test_exact_curvature_matches_second_differences(runs, name):
     assert exact == pytest.approx((left - 2 * middle + right) / h ** 2, rel=1e-4)
 
 
-def test_towards_another_run_reaches_it_at_s_equal_one(runs, script, tmp_path):
-    results = script.main([str(runs["lstm"]), "--towards", str(runs["lstm_seed3"]),
-                           "--s_range", "0", "1", "--n_points", "3", "--seq_lens", "8",
-                           "--no_curvature", "-o", str(tmp_path / "t.png")])
+def test_towards_another_run_reaches_it_at_s_equal_one(runs, tmp_path):
+    result = run_script("analyse_smoothness.py", runs["lstm"], "--towards", runs["lstm_seed3"],
+                        "--s_range", "0", "1", "--n_points", "3", "--seq_lens", "8",
+                        "--no_curvature", "-o", tmp_path / "t.png")
+    assert result.returncode == 0, result.stderr
+    curves = pd.read_csv(tmp_path / "t_curves.csv")
+    assert list(curves["s"]) == [0.0, 0.5, 1.0]
     other, _ = loss_of(runs["lstm_seed3"])
-    assert results["curves"][0, -1] == pytest.approx(other.loss(8), rel=1e-10)
+    assert curves["loss_T8"].iloc[-1] == pytest.approx(other.loss(8), rel=1e-10)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -147,21 +153,21 @@ def test_towards_another_run_reaches_it_at_s_equal_one(runs, script, tmp_path):
     (["{lstm}", "--n_points", "2"], "n_points"),
     (["{lstm}", "--s_range", "1", "0"], "s_range"),
 ])
-def test_bad_input_is_one_line_and_non_zero(runs, script, args, message, capsys):
+def test_bad_input_is_one_line_and_non_zero(runs, args, message):
     args = [a.format(**runs) for a in args]
-    with pytest.raises(SystemExit) as e:
-        script.main(args)
-    assert e.value.code == 2
-    err = capsys.readouterr().err
+    result = run_script("analyse_smoothness.py", *args)
+    assert result.returncode == 2
+    err = result.stderr
     assert err.count("\n") == 1 and err.startswith("analyse_smoothness.py: error:")
     assert message in err
 
 
-def test_unknown_experiment_is_refused(runs, script, tmp_path, capsys):
+def test_unknown_experiment_is_refused(runs, tmp_path):
     checkpoint = torch.load(f"{runs['lstm']}/model.pth", weights_only=True)
     checkpoint["experiment_name"] = "not-yet"
     (tmp_path / "x").mkdir()
     torch.save(checkpoint, tmp_path / "x" / "model.pth")
-    with pytest.raises(SystemExit):
-        script.main([str(tmp_path / "x")])
-    assert "no task folder describes 'not-yet' runs" in capsys.readouterr().err
+    result = run_script("analyse_smoothness.py", tmp_path / "x")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("analyse_smoothness.py:")
+    assert "no task folder describes 'not-yet' runs" in result.stderr
