@@ -14,6 +14,7 @@ the first epoch as in the ten-thousandth.
 """
 import os
 import struct
+import zlib
 
 import numpy as np
 import torch
@@ -84,7 +85,8 @@ class SamplesFile:
         return (os.path.getsize(self.path) - self.header_bytes) // self.sample_bytes
 
     def append(self, sample):
-        """Write one sample (converted to float32 on the CPU) at the end."""
+        """Write one sample (converted to float32 on the CPU) at the end;
+        returns the bytes written for it (for a running checksum)."""
         data = sample.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4")
         with open(self.path, "ab") as f:
             if self.shape is None:
@@ -92,10 +94,14 @@ class SamplesFile:
                 f.write(self.MAGIC + struct.pack(f"<q{data.ndim}q", data.ndim, *data.shape))
             elif tuple(data.shape) != self.shape:
                 raise ValueError(f"sample of shape {tuple(data.shape)} in a file of {self.shape}")
-            f.write(data.tobytes())
+            raw = data.tobytes()
+            f.write(raw)
+        return raw
 
-    def read(self, count=None):
-        """The first ``count`` samples (default: all), as a list of tensors."""
+    def read(self, count=None, crc32=None):
+        """The first ``count`` samples (default: all), as a list of tensors.
+        With ``crc32`` (the running checksum of those samples, see
+        :class:`OrbitRecorder`), damaged samples are an error."""
         count = len(self) if count is None else count
         if count > len(self):
             raise CheckpointError(f"{self.path} holds {len(self)} orbit samples, "
@@ -104,7 +110,11 @@ class SamplesFile:
             return []
         with open(self.path, "rb") as f:
             f.seek(self.header_bytes)
-            data = np.frombuffer(f.read(count * self.sample_bytes), dtype="<f4")
+            raw = f.read(count * self.sample_bytes)
+        if crc32 is not None and zlib.crc32(raw) != crc32:
+            raise CheckpointError(f"{self.path} is damaged: its orbit samples do not match "
+                                  "the checksum in the checkpoint")
+        data = np.frombuffer(raw, dtype="<f4")
         data = torch.from_numpy(data.astype(np.float32)).reshape(count, *self.shape)
         return list(data.unbind(0))
 
@@ -198,6 +208,8 @@ class OrbitRecorder:
         self.samples = []
         self.file = None
         self._pending = None  # samples counted by a loaded checkpoint, still in the file
+        self._pending_crc = None
+        self.crc32 = 0  # running CRC-32 of the samples written to the file
 
     # -- initial states -----------------------------------------------------
     def _initial_state(self, state, batch, std, batch_dim):
@@ -283,7 +295,7 @@ class OrbitRecorder:
         sample = torch.cat(parts, dim=1)
         self.samples.append(sample)
         if self.file is not None:
-            self.file.append(sample)
+            self.crc32 = zlib.crc32(self.file.append(sample), self.crc32)
 
     sample = record  # the name the training scripts use
 
@@ -311,20 +323,23 @@ class OrbitRecorder:
                 raise CheckpointError(f"the checkpoint counts {self._pending} orbit samples "
                                       f"but {path} is missing")
             self.file = SamplesFile(path)
-            self.samples = self.file.read(self._pending)
+            self.samples = self.file.read(self._pending, self._pending_crc)
+            self.crc32 = zlib.crc32(b"".join(
+                s.numpy().astype("<f4").tobytes() for s in self.samples))
             self.file.truncate(self._pending)
             self._pending = None
         else:
             self.file = SamplesFile.create(path)
+            self.crc32 = 0
             for sample in self.samples:
-                self.file.append(sample)
+                self.crc32 = zlib.crc32(self.file.append(sample), self.crc32)
 
     def state_dict(self):
         """Initial states and, with an attached file, the number of samples
         (else the samples themselves): all that continuing needs."""
         state0 = list(self.state0) if isinstance(self.state0, tuple) else [self.state0]
         if self.file is not None:
-            return {"state0": state0, "n_samples": len(self.samples)}
+            return {"state0": state0, "n_samples": len(self.samples), "crc32": self.crc32}
         samples = torch.stack(self.samples, dim=-1) if self.samples else None
         return {"state0": state0, "samples": samples}
 
@@ -337,6 +352,7 @@ class OrbitRecorder:
         self.state0 = loaded if isinstance(self.state0, tuple) else loaded[0]
         if "n_samples" in state:  # the samples are in the attached file
             self.samples, self._pending = [], int(state["n_samples"])
+            self._pending_crc = state.get("crc32")  # absent in older checkpoints
             if self.file is not None:
                 self.attach(self.file.path)
         else:  # an older checkpoint holding the samples

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import ROOT, TINY_SINE
@@ -93,3 +94,15 @@ def test_killed_run_resumes_bit_identically_orbit_file_included(sine, tmp_path):
     model_a = torch.load(folder / "model.pth", weights_only=True)["model"]
     model_b = torch.load(tmp_path / "whole" / "model.pth", weights_only=True)["model"]
     assert all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+
+
+def test_damaged_samples_file_is_refused_on_resume(sine, tmp_path, capsys):
+    folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
+    path = tmp_path / "run" / "orbit_samples.bin"
+    data = bytearray(path.read_bytes())
+    data[-8:] = b"\x00\x00\xc0\x7f" * 2                  # two samples' values become NaN
+    path.write_bytes(bytes(data))
+    with pytest.raises(SystemExit) as e:
+        sine.train.run_cli(sine.train.main, ["--resume", folder, "--epochs", "5"])
+    assert e.value.code == 2
+    assert "orbit_samples.bin is damaged" in capsys.readouterr().err
