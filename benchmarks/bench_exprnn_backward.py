@@ -22,7 +22,6 @@ round) are printed, with the ratios orthogonal/LSTM and autograd/hand. Times are
 backward of torch.linalg.matrix_exp (exprnn, dtriv) gets slower as the
 gradient reaching B grows, so the loss and data are those of the sine task.
 """
-import argparse
 import contextlib
 import statistics
 import time
@@ -34,6 +33,7 @@ from torch.nn.utils import clip_grad_norm_
 
 import expRNN.cell
 from attractors.rnn import RecurrentLayer
+from common import sine_size_parser
 from expRNN import ORTHOGONAL_TYPES
 
 
@@ -113,11 +113,7 @@ def make_config(rnn_type, name, u, y, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=200)
-    parser.add_argument("--seq_len", type=int, default=400)
-    parser.add_argument("--batch", type=int, default=10)
+    parser = sine_size_parser(__doc__)
     parser.add_argument("--n_sequences", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5, help="timed batches per model")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per model")

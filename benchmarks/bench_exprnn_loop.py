@@ -12,13 +12,13 @@ Defaults are the sine-generator sizes: hidden 200, seq_len 400, batch 10,
 one input. The loss is the sum of the squared outputs; its large gradient
 makes the backward of matrix_exp (exprnn, dtriv) a large part of the time.
 """
-import argparse
 import time
 import warnings
 
 import torch
 
 import expRNN.cell
+from common import sine_size_parser
 from expRNN import OrthogonalRNN
 
 ORIGINAL = expRNN.cell.recurrence  # the default, with the hand-written backward
@@ -71,11 +71,7 @@ def time_variant(name, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=200)
-    parser.add_argument("--seq_len", type=int, default=400)
-    parser.add_argument("--batch", type=int, default=10)
+    parser = sine_size_parser(__doc__)
     parser.add_argument("--input_size", type=int, default=1)
     parser.add_argument("--mode", default="exprnn", choices=expRNN.ORTHOGONAL_TYPES)
     parser.add_argument("--repeats", type=int, default=5)

@@ -17,6 +17,17 @@ def task_module(folder, name):
     return load_task_module(os.path.join(ROOT, folder), name)
 
 
+def sine_size_parser(description):
+    """A parser with the sine defaults' sizes (--hidden 200, --seq_len 400, --batch 10)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=int, default=200)
+    parser.add_argument("--seq_len", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=10)
+    return parser
+
+
 def task_benchmark_options(description):
     """The options of the task benchmarks, parsed, with ``--threads``
     applied here too: ``(args, device, options for train.py)``."""
