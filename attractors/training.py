@@ -77,6 +77,9 @@ def open_run_folder(system):
         if created:
             shutil.rmtree(folder, ignore_errors=True)
         raise
+    for name in os.listdir(folder):  # left by a run stopped in the middle of a write
+        if name.startswith(".") and name.endswith(".tmp") and name[1:].startswith(RUN_FILES):
+            os.remove(os.path.join(folder, name))
     others = [n for n in os.listdir(folder) if n != LOCK_FILE]
     if others and not (system.resume or system.overwrite):
         _unlock(folder, lock, created)
@@ -206,16 +209,20 @@ class Trainer:
                 signal.signal(s, handler)
 
     def _on_signal(self, signum, frame):
-        if self.stop_requested:
-            # The second one: leave now. Every file is replaced atomically, so
-            # what is on disk is whole; history.csv is rebuilt on resume.
-            # Python runs this handler between two bytecodes: a single long
-            # PyTorch operation (one huge --seq_len step) finishes first.
+        if self.stop_requested:  # a second signal that reached Python: leave now
             raise TrainingStopped(f"stopped at once by {signal.Signals(signum).name} during "
                                   f"epoch {self.epoch}; {self._last_good()}", code=130)
         self.stop_requested = signal.Signals(signum).name
-        self.write(f"{self.stop_requested}: stopping after epoch {self.epoch} "
-                            "(press Ctrl-C again to stop at once)")
+        # Python runs a handler only between two bytecodes, so a second one
+        # would wait for a long PyTorch operation (one step of a huge
+        # --seq_len) to return. The system's default action stops the
+        # process at once instead; every file is replaced atomically, so
+        # what is on disk stays whole (and the next run sweeps away a
+        # temporary file a write may leave).
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+        self.write(f"{self.stop_requested}: stopping after epoch {self.epoch} (press Ctrl-C "
+                   f"again to stop at once; {self._last_good()})")
 
     def _stop_interrupted(self, epoch):
         if self.last_checkpoint != epoch:
