@@ -59,7 +59,11 @@ class CheckpointError(RunFolderError):
 
 # ------------------------------------------------------------------ writing
 def save_torch(obj, path):
-    atomic_write(path, lambda f: torch.save(obj, f))
+    # Serialised in memory first: torch.save reports a failed file write (a
+    # full disk) as a RuntimeError of its own, a plain write as an OSError.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def _need(folder, name):

@@ -201,3 +201,23 @@ def test_second_ctrl_c_does_not_wait_for_a_long_step(tmp_path):
     process.wait(timeout=120)
     assert process.returncode == -signal.SIGINT
     assert time.time() - start < epoch / 2, (time.time() - start, epoch)
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_last_checkpoint(sine, tmp_path):
+    """A full disk, simulated by a file-size limit: the checkpoint write fails,
+    the user gets one line, and the previous checkpoint stays whole."""
+    import resource
+    folder = tmp_path / "run"
+    sine.train.main(TINY_SINE + ["--epochs", "2", "--folder", str(folder)])
+    before = (folder / "checkpoint.pth").read_bytes()
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a write fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
+    result = subprocess.run([sys.executable, str(ROOT / "sine-generator" / "train.py"),
+                             "--resume", str(folder), "--epochs", "4"],
+                            capture_output=True, text=True, preexec_fn=small_files)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "File too large" in result.stderr
+    assert (folder / "checkpoint.pth").read_bytes() == before
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
