@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from . import dynamics
 from .dynamics import StateMap
+from .options import first_line
 from .orbit import OrbitRecorder  # noqa: F401 (part of the API)
 from .smoothness import (DEFAULT_SEQ_LENS, TaskLoss, analyse, direction_towards,
                          line_grid, line_losses, parameters_of, random_direction)
@@ -193,8 +194,7 @@ def _check_batched(task, theta, direction, seq_len, batched):
             line_losses(task, theta, direction, [0.0, 1e-3], seq_len, batched=True)
         return True
     except Exception as e:  # any failure of vmap: fall back to the loop
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        warnings.warn(f"the batched loss failed ({first}); evaluating one point at a time",
+        warnings.warn(f"the batched loss failed ({first_line(e)}); evaluating one point at a time",
                       stacklevel=3)
         return False
 

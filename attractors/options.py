@@ -333,11 +333,15 @@ def run_cli(main, argv=None):
         fail(f"{e.strerror or e}{where}", 1)
 
 
+def first_line(error):
+    """The first line of an exception's message (its type's name if empty)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def fail(message, code, prefix="error: "):
     """Print ``PROG: error: message`` (its first line) on stderr and exit ``code``."""
     prog = os.path.basename(sys.argv[0]) or "train.py"
-    line = (str(message).strip().splitlines() or [type(message).__name__])[0]
-    print(f"{prog}: {prefix}{line}", file=sys.stderr)
+    print(f"{prog}: {prefix}{first_line(message)}", file=sys.stderr)
     raise SystemExit(code) from None
 
 

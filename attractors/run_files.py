@@ -58,12 +58,34 @@ class CheckpointError(RunFolderError):
 
 
 # ------------------------------------------------------------------ writing
+class _WriteErrors:
+    """A file that remembers the OSError of a failed write: torch.save
+    reports it (a full disk) as a RuntimeError of its own."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
+
+
 def save_torch(obj, path):
-    # Serialised in memory first: torch.save reports a failed file write (a
-    # full disk) as a RuntimeError of its own, a plain write as an OSError.
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+    def write(f):
+        sink = _WriteErrors(f)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError:
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+    atomic_write(path, write)
 
 
 def _need(folder, name):
@@ -71,10 +93,6 @@ def _need(folder, name):
     if not os.path.isfile(path):
         raise RunFolderError(f"{folder} has no {name}: is it a training output folder?")
     return path
-
-
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _load_problem(path, error):

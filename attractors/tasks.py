@@ -23,6 +23,7 @@ import sys
 
 import torch
 
+from .options import first_line
 from .run_files import RunFolderError, load_model_file
 
 TASK_FILE = "task.py"
@@ -49,8 +50,7 @@ class Task:
             model = self.model_class(**saved["model_kwargs"])
             model.load_state_dict(saved["model"])
         except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise RunFolderError(f"cannot rebuild the saved model: {first}") from None
+            raise RunFolderError(f"cannot rebuild the saved model: {first_line(e)}") from None
         return model.to(device=device, dtype=dtype).eval()
 
     def constant_inputs(self, model, config, options):

@@ -16,7 +16,7 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
-from .options import CommandError, UsageError, default_folder
+from .options import CommandError, UsageError, default_folder, first_line
 from .run_files import (CHECKPOINT_FILE, CONFIG_FILE, HISTORY_FILE, MODEL_FILE, ORBIT_FILE,
                         ORBIT_SAMPLES_FILE, RUN_FILES, CheckpointError, History,
                         load_checkpoint_file, restore_rng_state, save_checkpoint_file,
@@ -101,10 +101,6 @@ def _unlock(folder, lock, remove_folder):
     lock.close()
 
 
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 def weights_finite(model):
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
@@ -169,7 +165,7 @@ class Trainer:
                 lines = self._restore(resumed)
             except (RuntimeError, ValueError, KeyError, TypeError) as e:
                 raise UsageError(f"{os.path.join(self.folder, CHECKPOINT_FILE)} does not fit "
-                                 f"this run's model: {_first_line(e)}") from None
+                                 f"this run's model: {first_line(e)}") from None
             self.history = History(self.folder, self.columns, lines)
             self._attach_orbit()  # reads back the samples the checkpoint counts
 
