@@ -24,7 +24,6 @@ import os
 import random
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .atomic import atomic_write, write_json  # noqa: F401 (the writers of this module's files)
@@ -105,35 +104,89 @@ def _load_problem(path, error):
 
 
 # ------------------------------------------------------------------ checksums
+DIGEST_KEY = "sha256"
+_DAMAGED = ("{} is damaged: its contents do not match their checksum (if it was changed on "
+            "purpose, delete its 'sha256' key)")
+
+
+def content_digest(obj):
+    """SHA-256 of the contents of ``obj``, made of dicts, lists, tuples,
+    tensors, NumPy arrays and plain values: tensors are read in place (no
+    copy of a contiguous CPU tensor), so a large checkpoint costs no memory
+    to check. Equal contents give equal digests in any process."""
+    digest = hashlib.sha256()
+
+    def feed(x):
+        if isinstance(x, (torch.Tensor, np.ndarray)):
+            kind = "T" if isinstance(x, torch.Tensor) else "A"
+            t = torch.as_tensor(x).detach().cpu().contiguous()
+            digest.update(f"{kind}{t.dtype}{tuple(t.shape)};".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        elif isinstance(x, dict):
+            digest.update(f"D{len(x)};".encode())
+            for key, value in x.items():
+                feed(key)
+                feed(value)
+        elif isinstance(x, (list, tuple)):
+            digest.update(f"{'L' if isinstance(x, list) else 'U'}{len(x)};".encode())
+            for item in x:
+                feed(item)
+        elif isinstance(x, (bytes, bytearray)):
+            digest.update(f"B{len(x)};".encode())
+            digest.update(x)
+        elif x is None or isinstance(x, (bool, int, float, complex, str, torch.dtype)):
+            text = repr(x)      # exact for floats, and type-specific (1 != 1.0 != True)
+            digest.update(f"{type(x).__name__}{len(text)};{text}".encode())
+        else:
+            raise TypeError(f"cannot checksum a {type(x).__name__}")
+
+    feed(obj)
+    return digest.hexdigest()
+
+
 def save_verified(obj, path):
-    """``torch.save`` ``obj`` wrapped as ``{"sha256": hex, "payload": bytes}``,
-    the payload being ``obj`` serialised by ``torch.save``: still readable with
-    ``torch.load(weights_only=True)``, and damage is found on loading."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    payload = buffer.getvalue()
-    save_torch({"sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, path)
+    """``torch.save`` the dict ``obj`` with one more key, ``"sha256"``, the
+    :func:`content_digest` of the rest: a plain PyTorch file, read by
+    ``torch.load(weights_only=True)``, whose damage is found on loading."""
+    save_torch({**obj, DIGEST_KEY: content_digest(obj)}, path)
 
 
 def load_verified(path, map_location="cpu", error=RunFolderError):
-    """What :func:`save_verified` wrote, its checksum verified (a file
-    without one, of an older version, is read as it is); one-line errors."""
+    """What :func:`save_verified` wrote, its checksum verified and removed
+    (a file without one, of an older version, is read as it is); one-line
+    errors."""
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as e:
         raise error(_load_problem(path, e)) from None
-    if isinstance(data, dict) and set(data) == {"sha256", "payload"}:
-        payload = data["payload"]
-        if (not isinstance(payload, bytes)
-                or hashlib.sha256(payload).hexdigest() != data["sha256"]):
-            raise error(f"{path} is damaged: its contents do not match their checksum")
-        try:
-            data = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
-        except Exception as e:
-            raise error(_load_problem(path, e)) from None
+    if isinstance(data, dict) and set(data) == {DIGEST_KEY, "payload"}:
+        return _load_wrapped(path, data, map_location, error)
+    return check_digest(data, path, error)
+
+
+def check_digest(data, path, error=RunFolderError):
+    """``data`` without its ``"sha256"`` key, which must match its contents
+    (data without the key, as the original's files, is returned as it is)."""
+    if isinstance(data, dict) and DIGEST_KEY in data:
+        expected = data.pop(DIGEST_KEY)
+        if content_digest(data) != expected:
+            raise error(_DAMAGED.format(path))
     return data
+
+
+def _load_wrapped(path, data, map_location, error):
+    """The earlier layout: the whole file serialised again as bytes, which
+    torch.save stores as text, larger than the file and costly to write."""
+    payload = data["payload"]
+    if (not isinstance(payload, bytes)
+            or hashlib.sha256(payload).hexdigest() != data[DIGEST_KEY]):
+        raise error(_DAMAGED.format(path))
+    try:
+        return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise error(_load_problem(path, e)) from None
 
 
 # ------------------------------------------------------------------ config
@@ -184,6 +237,7 @@ class History:
 def read_history(folder, columns=()):
     """``history.csv`` as a DataFrame (its first, unnamed column is the
     index), of numbers, with at least ``columns``; one-line errors."""
+    import pandas as pd     # here: a training run, which only writes, does not load it (34 MB)
     path = _need(folder, HISTORY_FILE)
     try:
         history = pd.read_csv(path, index_col=0)
@@ -207,8 +261,9 @@ def save_model_file(folder, *, epoch, model, model_kwargs, optimizer, losses, co
     """``model.pth``: the weights with what rebuilds the model, the epoch's
     losses (plain numbers or tensors), the config and ``state``, the initial
     states of the orbit trajectories (a list of tensors, h before c; None
-    without orbit sampling), under the keys the original wrote."""
-    save_torch({
+    without orbit sampling), under the keys the original wrote; and a
+    checksum, ``"sha256"`` (see :func:`save_verified`)."""
+    save_verified({
         "epoch": epoch,
         "model": model.state_dict(),
         "state": state,
@@ -240,6 +295,7 @@ def load_model_file(folder, map_location="cpu", trust_pickle=False):
                  "code, so it is refused. If you trust the file, pass --trust_pickle"
                  if old else _load_problem(path, e))) from None
         saved = _load_trusted(path, map_location)
+    saved = check_digest(saved, path)
     if not isinstance(saved, dict) or not MODEL_KEYS <= set(saved):
         raise RunFolderError(f"{path} is not a model file of this project "
                              f"(needs keys {', '.join(sorted(MODEL_KEYS))})")

@@ -19,6 +19,7 @@ def pickled_like_the_original(folder):
     pickled argparse.Namespace (so a safe load refuses it)."""
     path = os.path.join(folder, "model.pth")
     saved = torch.load(path, weights_only=True)
+    del saved["sha256"]                           # the original wrote no checksum
     saved["config"] = argparse.Namespace(**saved["config"])
     torch.save(saved, path)
 

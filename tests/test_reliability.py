@@ -221,3 +221,65 @@ def test_a_failed_write_is_one_line_and_keeps_the_last_checkpoint(sine, tmp_path
     assert len(result.stderr.strip().splitlines()) == 1 and "File too large" in result.stderr
     assert (folder / "checkpoint.pth").read_bytes() == before
     assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+# ------------------------------------------------------------ checksummed files
+def test_checksum_finds_a_change_inside_a_tensor(tmp_path):
+    from attractors.run_files import RunFolderError, save_verified
+    path = tmp_path / "c.pth"
+    save_verified({"epoch": 3, "weights": torch.arange(100000, dtype=torch.float32)}, path)
+    assert torch.equal(load_verified(path)["weights"], torch.arange(100000.0))
+    data = bytearray(path.read_bytes())
+    at = data.index(torch.tensor([50000.0]).numpy().tobytes())   # one stored float
+    data[at:at + 4] = torch.tensor([-1.0]).numpy().tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(RunFolderError, match="do not match their checksum"):
+        load_verified(path)
+
+
+def test_checksummed_file_is_plain_and_costs_no_serialised_copy(tmp_path):
+    """The file is an ordinary torch file (with a "sha256" key) of about the
+    size of its tensors; writing it makes no Python copy of its contents (the
+    earlier layout stored the file serialised again, as text)."""
+    import tracemalloc
+    from attractors.run_files import save_verified
+    weights = torch.randn(2 ** 21)                     # 8 MiB
+    path = tmp_path / "c.pth"
+    tracemalloc.start()
+    save_verified({"model": {"w": weights}}, path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 ** 20, peak
+    assert path.stat().st_size < 1.01 * weights.numel() * 4
+    plain = torch.load(path, weights_only=True)
+    assert set(plain) == {"model", "sha256"} and torch.equal(plain["model"]["w"], weights)
+
+
+def test_checkpoint_of_the_earlier_wrapped_layout_still_loads(tmp_path):
+    import hashlib
+    import io
+    from attractors.run_files import RunFolderError
+    buffer = io.BytesIO()
+    torch.save({"epoch": 2, "w": torch.ones(3)}, buffer)
+    payload = buffer.getvalue()
+    path = tmp_path / "old.pth"
+    torch.save({"sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, path)
+    assert load_verified(path)["epoch"] == 2
+    torch.save({"sha256": "0" * 64, "payload": payload}, path)
+    with pytest.raises(RunFolderError, match="do not match their checksum"):
+        load_verified(path)
+
+
+def test_content_digest_tells_types_and_order_apart():
+    import numpy as np
+    from attractors.run_files import content_digest
+    same = content_digest({"a": torch.ones(2), "b": [1, 2.5, None]})
+    assert same == content_digest({"a": torch.ones(2), "b": [1, 2.5, None]})
+    others = [{"b": [1, 2.5, None], "a": torch.ones(2)}, {"a": torch.ones(2), "b": (1, 2.5, None)},
+              {"a": torch.ones(2, dtype=torch.float64), "b": [1, 2.5, None]},
+              {"a": torch.ones(1, 2), "b": [1, 2.5, None]}, {"a": torch.ones(2), "b": [1.0, 2.5, None]},
+              {"a": torch.ones(2), "b": [True, 2.5, None]}, {"a": np.ones(2), "b": [1, 2.5, None]}]
+    assert len({same, *map(content_digest, others)}) == 1 + len(others)
+    assert content_digest(torch.ones(4, 4).t()) == content_digest(torch.ones(4, 4))
+    with pytest.raises(TypeError, match="cannot checksum"):
+        content_digest({"x": object()})

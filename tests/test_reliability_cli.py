@@ -121,6 +121,11 @@ def corrupt(path, how):
     if how == "flip":  # 16 bytes inside the payload, near the end (tensor data)
         middle = len(data) - len(data) // 3
         data[middle:middle + 16] = bytes(255 - b for b in data[middle:middle + 16])
+    elif how == "weight":  # one float of a stored weight, the file still readable
+        weights = next(t for t in torch.load(path, weights_only=True)["model"].values()
+                       if t.numel() >= 4)
+        at = data.index(weights.reshape(-1)[:4].numpy().tobytes())
+        data[at:at + 4] = (weights.reshape(-1)[:1] + 1).numpy().tobytes()
     elif how == "truncate":
         data = data[:len(data) // 2]
     else:
@@ -131,7 +136,10 @@ def corrupt(path, how):
 @pytest.mark.parametrize("name, how, script, message", [
     ("checkpoint.pth", "flip", "resume", "is damaged"),
     ("checkpoint.pth", "truncate", "resume", "damaged or incomplete"),
+    ("checkpoint.pth", "weight", "resume", "do not match their checksum"),
     ("model.pth", "truncate", "analyse_attractors.py", "damaged or incomplete"),
+    ("model.pth", "weight", "analyse_attractors.py", "do not match their checksum"),
+    ("model.pth", "weight", "sine-generator/plot_generated.py", "do not match their checksum"),
     ("orbit_per_epoch_diagram.pth", "empty", "analyse_attractors.py", "damaged or incomplete"),
     ("orbit_per_epoch_diagram.pth", "empty", "plot_training_dynamics.py", "damaged or incomplete"),
 ])

@@ -165,6 +165,7 @@ def test_bad_input_is_one_line_and_non_zero(runs, args, message):
 def test_unknown_experiment_is_refused(runs, tmp_path):
     checkpoint = torch.load(f"{runs['lstm']}/model.pth", weights_only=True)
     checkpoint["experiment_name"] = "not-yet"
+    del checkpoint["sha256"]                      # changed on purpose, as the error says
     (tmp_path / "x").mkdir()
     torch.save(checkpoint, tmp_path / "x" / "model.pth")
     result = run_script("analyse_smoothness.py", tmp_path / "x")
