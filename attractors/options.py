@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import os
+import re
 import sys
 
 
@@ -109,19 +110,22 @@ def check_memory(nbytes, what):
                          f"{free / 2 ** 30:.3g} GiB of memory available; choose smaller sizes")
 
 
-def estimate_training_bytes(config, n_inputs=1, n_outputs=1):
-    """A rough lower bound of the bytes a training run allocates: parameters
-    with their gradients and Adam state, the activations kept for
-    back-propagation, and the orbit buffers (float32)."""
+def estimate_training_bytes(config, n_words=0):
+    """A rough lower bound of the bytes a training run allocates (float32):
+    parameters with their gradients and Adam's two moments, the activations
+    kept for back-propagation, and the orbit buffers. ``n_words``: the
+    vocabulary of a language model, whose embedding, decoder and one window's
+    logits (``seq_len x batch_size x n_words``) come on top."""
     h, layers = config.get("hidden_size", 1), config.get("num_layers", 1)
-    width = max(h, config.get("embed_size", 0), n_inputs)
-    params = layers * 4 * h * (width + h + 1) + h * n_outputs + config.get("embed_size", 0) * n_inputs
+    embed = config.get("embed_size", 0)
+    width = max(h, embed, 1)
+    params = layers * 4 * h * (width + h + 1) + h + (embed + h + 1) * n_words
     steps = config.get("seq_len", 1) * max(config.get("batch_size", 1),
                                            config.get("n_sequences", 1) if "embed_size" not in config else 1)
-    activations = steps * layers * 6 * h
+    activations = steps * (layers * 6 * h + n_words)
     orbit = 0
     if config.get("interval_orbit", -1) >= 1:
-        orbit = config["seq_len_orbit"] * config["n_sequences_orbit"] * n_inputs * max(h, n_outputs) * 2
+        orbit = config["seq_len_orbit"] * config["n_sequences_orbit"] * h * 2
     return 4 * (4 * params + activations + orbit)
 
 
@@ -328,6 +332,13 @@ def run_cli(main, argv=None):
         fail(e, e.code, "error: " if isinstance(e, UsageError) else "")
     except MemoryError:
         fail("out of memory; choose smaller sizes", 1)
+    except RuntimeError as e:
+        # PyTorch reports a failed CPU allocation as a plain RuntimeError
+        if type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e):
+            size = re.search(r"allocate (\d+) bytes", str(e))
+            what = f" allocating {int(size[1]) / 2 ** 30:.3g} GiB" if size else ""
+            fail(f"out of memory{what}; choose smaller sizes", 1)
+        raise
     except OSError as e:  # a full disk, a read-only folder, a vanished file
         where = f": {e.filename}" if e.filename else ""
         fail(f"{e.strerror or e}{where}", 1)

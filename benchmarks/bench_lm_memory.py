@@ -1,7 +1,7 @@
 """Peak memory (resident set) and time of one word-language-model epoch, as
 the process runs it from the command line, against the cost of importing torch.
 
-    python benchmarks/bench_lm_memory.py --data WIKITEXT2_DIR [--lines 4011]
+    python benchmarks/bench_lm_memory.py [--data WIKITEXT2_DIR] [--lines 4011] [--mmap_threshold]
 
 The configuration is that of PyTorch's word-language-model example (200
 units, batch 20, windows of 70 words) on a cut of WikiText-2: the first
@@ -55,9 +55,12 @@ def cut_corpus(source, folder, train_lines):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="folder holding WikiText-2")
+    parser.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
+                        help="folder holding WikiText-2 (default: the copy shipped with the project)")
     parser.add_argument("--lines", type=int, default=4011,
                         help="lines of train.txt kept (4011: about 230k tokens)")
+    parser.add_argument("--mmap_threshold", action="store_true",
+                        help="also run train.py with glibc's MALLOC_MMAP_THRESHOLD_=1048576")
     args = parser.parse_args()
     env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,14 +70,23 @@ def main():
         corpus = data.load_corpus(cut)          # writes the token cache
         print(f"corpus: {corpus.train.numel()} training tokens, "
               f"{len(corpus.dictionary)} words")
-        base_mb, base_s = measure([sys.executable, "-c", "import torch"], env)
-        run_mb, run_s = measure([sys.executable, TRAIN, *CONFIG, "--data", cut,
-                                 "--folder", os.path.join(tmp, "run")], env)
-    print(f"{'':24s}{'peak RSS (MB)':>14s}{'time (s)':>10s}")
-    print(f"{'python -c import torch':24s}{base_mb:14.0f}{base_s:10.1f}")
-    print(f"{'train.py, one epoch':24s}{run_mb:14.0f}{run_s:10.1f}")
-    print(f"above the import of torch: {run_mb - base_mb:.0f} MB "
-          f"({run_mb / base_mb:.2f} x the import)")
+        train = [sys.executable, TRAIN, *CONFIG, "--data", cut,
+                 "--folder", os.path.join(tmp, "run")]
+        rows = [("python -c 'import torch'", *measure([sys.executable, "-c", "import torch"], env)),
+                ("train.py, one epoch", *measure(train, env))]
+        if args.mmap_threshold:
+            # glibc then maps every block of 1 MiB or more afresh instead of
+            # reusing freed heap, which fragments: less memory, more page faults.
+            rows.append(("  with MALLOC_MMAP_THRESHOLD_", *measure(
+                train, dict(env, MALLOC_MMAP_THRESHOLD_=str(2 ** 20)))))
+    print(f"{'':30s}{'peak RSS (MB)':>14s}{'time (s)':>10s}")
+    for name, mb, seconds in rows:
+        print(f"{name:30s}{mb:14.0f}{seconds:10.1f}")
+    base_mb, run_mb, run_s = rows[0][1], rows[1][1], rows[1][2]
+    print(f"train.py is {run_mb - base_mb:.0f} MB above the import of torch")
+    if args.mmap_threshold:
+        print(f"MALLOC_MMAP_THRESHOLD_=1048576: {rows[2][1] - run_mb:+.0f} MB, "
+              f"{rows[2][2] / run_s:.2f} x the time")
 
 
 if __name__ == "__main__":

@@ -428,3 +428,36 @@ def test_resume_refuses_another_corpus_and_a_non_utf8_one(wlm, tmp_path, corpus_
                                                   "--folder", str(tmp_path / "b")])
     assert e.value.code == 2 and "not UTF-8" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_memory_check_counts_the_vocabulary(wlm, tmp_path, monkeypatch, capsys):
+    """The embedding, decoder and a window's logits grow with the vocabulary,
+    known only once the corpus is read: a run too big for the memory is
+    refused then, before anything is written."""
+    import attractors.options as options
+    words = [f"w{i}" for i in range(3000)]
+    corpus = write_corpus(tmp_path / "big", (400, 40, 40), words=words)
+    n_words = len(wlm.data.load_corpus(str(corpus)).dictionary)
+    config = {"hidden_size": 8, "embed_size": 8, "num_layers": 1, "seq_len": 50,
+              "batch_size": 10, "interval_orbit": -1}
+    small, big = options.estimate_training_bytes(config), options.estimate_training_bytes(config, n_words)
+    assert big - small >= 4 * (50 * 10 * n_words + 4 * 17 * n_words)   # logits; embedding, decoder
+    monkeypatch.setattr(options, "available_memory", lambda: (small + big) // 2)
+    monkeypatch.chdir(tmp_path)
+    args = TINY + ["--seq_len", "50", "--batch_size", "10", "--data", str(corpus),
+                   "--folder", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(wlm.train.main, args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "GiB" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_allocation_is_one_line(monkeypatch, capsys):
+    def allocate(argv):
+        return torch.empty(2 ** 62, dtype=torch.uint8)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(allocate, [])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err.count("\n") == 1, err
+    assert "out of memory allocating 4.29e+09 GiB" in err, err

@@ -20,6 +20,7 @@ def evaluate(model, source, seq_len):
     for inp, target in data.iter_batches(source, seq_len):
         logits, state = model(inp, state)
         total += model_py.cross_entropy_sum_(logits, target)
+        del logits    # else two windows' logits, the largest tensors, coexist
     return total / ((source.size(0) - 1) * source.size(1))
 
 

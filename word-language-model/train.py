@@ -7,8 +7,9 @@ import torch
 from tqdm import tqdm
 
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
-                                check_orbit_options, check_positive, parse_options, run_cli,
-                                select_device, UsageError)
+                                check_memory, check_orbit_options, check_positive,
+                                estimate_training_bytes, parse_options, run_cli, select_device,
+                                UsageError)
 from attractors.orbit import add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.run_files import load_model_file
@@ -141,6 +142,7 @@ def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=
     for inp, target in windows:
         logits, state = model(inp, model_py.detach_state(state))
         loss = cross_entropy_sum_(logits, target)     # the logits become its gradient
+        del logits    # freed with the graph, before the next window's logits exist
         if trainer.backward(loss):                    # clipped; False: skip (--on_nan)
             optimizer.step()
             if stabilize:
@@ -165,6 +167,9 @@ def main(argv=None):
     else:
         valid_data = batchify_or_fail(corpus.valid, bs, "validation", device)
         test_data = batchify_or_fail(corpus.test, bs, "test", device)
+    # With the vocabulary known: the embedding, decoder and a window's logits.
+    window = min(config["seq_len"], train_data.size(0) - 1)
+    check_memory(estimate_training_bytes(dict(config, seq_len=window), n_words), "this run")
 
     # Build in the old code's order (embedding, RNN, decoder, optimiser, then
     # the orbit's inputs, projections and initial states) so that a seed gives
