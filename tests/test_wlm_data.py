@@ -287,6 +287,30 @@ def test_install_checksum_mismatch_leaves_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["wikitext-2-v1.zip"]
 
 
+def test_install_refuses_a_member_too_large_to_be_wikitext(tmp_path, monkeypatch):
+    """A member that would unpack to more than MAX_MEMBER_BYTES (64 MiB; a zip
+    bomb, or not WikiText-2) is refused before anything is written."""
+    big = dict(CONTENT, **{"wiki.valid.tokens": b" word" * 4000})      # 20 kB, compresses well
+    archive = _zip(tmp_path / "w.zip", big)
+    monkeypatch.setattr(download, "MAX_MEMBER_BYTES", 10_000)
+    with pytest.raises(download.DownloadError, match="wiki.valid.tokens .* more than 0 MiB"):
+        download.install(archive, tmp_path / "d", sha256=None, member_sha256=False)
+    assert sorted(os.listdir(tmp_path)) == ["w.zip"]                   # staging removed too
+
+
+def test_install_refuses_a_member_whose_header_lies(tmp_path):
+    """A header that declares fewer bytes than the member holds: zipfile
+    reads no more than declared and then fails its CRC; one error, no files."""
+    import struct
+    archive = _zip(tmp_path / "w.zip")
+    size = len(CONTENT["wiki.valid.tokens"])
+    data = archive.read_bytes().replace(struct.pack("<I", size), struct.pack("<I", size - 1))
+    archive.write_bytes(data)
+    with pytest.raises(download.DownloadError, match="wiki.valid.tokens in .* is damaged"):
+        download.install(archive, tmp_path / "d", sha256=None, member_sha256=False)
+    assert sorted(os.listdir(tmp_path)) == ["w.zip"]
+
+
 def test_install_rejects_incomplete_archive(tmp_path):
     archive = _zip(tmp_path / "a.zip", {"wiki.train.tokens": b"x\n"})
     with pytest.raises(download.DownloadError, match="lacks wiki.valid.tokens"):

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 
 from attractors.options import OneLineParser, UsageError, run_cli
 
@@ -108,13 +109,17 @@ def install(archive, dest, sha256=ARCHIVE_SHA256, member_sha256=True, force=Fals
                                         f"{MAX_MEMBER_BYTES >> 20} MiB: not a WikiText-2 file")
                 hasher, size = hashlib.sha256(), 0
                 with zf.open(by_name[member]) as src, open(os.path.join(staging, name), "wb") as out:
-                    for block in iter(lambda: src.read(CHUNK), b""):
-                        size += len(block)  # the size in the header may lie
-                        if size > MAX_MEMBER_BYTES:
-                            raise DownloadError(f"{member} in {archive} unpacks to more than "
-                                                f"{MAX_MEMBER_BYTES >> 20} MiB: not a WikiText-2 file")
-                        hasher.update(block)
-                        out.write(block)
+                    try:
+                        for block in iter(lambda: src.read(CHUNK), b""):
+                            size += len(block)  # the size in the header may lie
+                            if size > MAX_MEMBER_BYTES:
+                                raise DownloadError(
+                                    f"{member} in {archive} unpacks to more than "
+                                    f"{MAX_MEMBER_BYTES >> 20} MiB: not a WikiText-2 file")
+                            hasher.update(block)
+                            out.write(block)
+                    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+                        raise DownloadError(f"{member} in {archive} is damaged ({err})") from None
                 expected = (member_sha256 or {}).get(member)
                 if expected is not None and hasher.hexdigest() != expected:
                     raise DownloadError(f"checksum mismatch for {member} in {archive}: expected "
