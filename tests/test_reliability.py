@@ -223,6 +223,38 @@ def test_a_failed_write_is_one_line_and_keeps_the_last_checkpoint(sine, tmp_path
     assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
 
 
+def _obey_permissions():
+    """In a child process: root loses its right to ignore file permissions
+    (dropped from the bounding set, so also after exec), as any user lacks it."""
+    if os.geteuid() == 0:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):                  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            libc.prctl(24, capability, 0, 0, 0)    # PR_CAPBSET_DROP
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "new folder inside"])
+def test_a_read_only_folder_is_one_line_and_changes_nothing(sine, tmp_path, resume):
+    folder = tmp_path / "run"
+    sine.train.main(TINY_SINE + ["--epochs", "2", "--folder", str(folder)])
+    before = {n: (folder / n).read_bytes() for n in os.listdir(folder)}
+    os.chmod(folder, 0o555)
+    try:
+        probe = subprocess.run([sys.executable, "-c", f"open({str(folder / 'probe')!r}, 'w')"],
+                               preexec_fn=_obey_permissions, capture_output=True)
+        if probe.returncode == 0:
+            pytest.skip("this machine lets the tests write into a read-only folder")
+        args = (["--resume", str(folder), "--epochs", "4"] if resume
+                else TINY_SINE + ["--folder", str(folder / "new")])
+        result = subprocess.run([sys.executable, str(ROOT / "sine-generator" / "train.py"), *args],
+                                capture_output=True, text=True, preexec_fn=_obey_permissions)
+    finally:
+        os.chmod(folder, 0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Permission denied" in result.stderr
+    assert before == {n: (folder / n).read_bytes() for n in os.listdir(folder)}
+
+
 # ------------------------------------------------------------ checksummed files
 def test_checksum_finds_a_change_inside_a_tensor(tmp_path):
     from attractors.run_files import RunFolderError, save_verified
