@@ -46,6 +46,23 @@ def test_stopped_and_resumed_equals_uninterrupted(sine, tmp_path):
     assert open(os.path.join(part, config)).read() == open(os.path.join(whole, config)).read()
 
 
+def test_a_checkpoint_of_the_previous_layout_resumes_bit_for_bit(sine, tmp_path):
+    """The previous version stored the checkpoint serialised again, as bytes."""
+    import hashlib
+    import io
+    whole = sine.train.main(RESUMABLE + ["--epochs", "6", "--folder", str(tmp_path / "whole")])
+    part = str(tmp_path / "part")
+    sine.train.main(RESUMABLE + ["--epochs", "3", "--folder", part])
+    path = os.path.join(part, "checkpoint.pth")
+    buffer = io.BytesIO()
+    torch.save(load_verified(path), buffer)
+    payload = buffer.getvalue()
+    torch.save({"sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, path)
+    sine.train.main(["--resume", part, "--epochs", "6"])
+    assert_same_run(whole, part)
+    assert "payload" not in torch.load(path, weights_only=True)     # written anew
+
+
 def test_resume_with_dropout_rng_and_checkpoint_interval(sine, tmp_path):
     args = RESUMABLE + ["--rnn_type", "dtriv", "--K", "3"]
     whole = sine.train.main(args + ["--epochs", "5", "--folder", str(tmp_path / "whole")])
