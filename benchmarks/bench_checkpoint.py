@@ -1,7 +1,9 @@
-"""Writing and reading a checkpoint the size of the language model's
-(weights and Adam's moments, 84 MB by default): the plain file with a
-content checksum against the earlier layout (the file serialised again and
-stored as ``bytes``), each in a process of its own for its peak memory.
+"""Checkpoint layouts side by side: file size, memory and time to write and read.
+
+A checkpoint the size of the language model's (weights and Adam's moments,
+80 MiB by default): the plain file with a content checksum against the
+earlier layout (the file serialised again and stored as ``bytes``), each
+written and read in a process of its own, for its peak memory.
 
     python benchmarks/bench_checkpoint.py [--parameters 7000000]
 """
