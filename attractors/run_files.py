@@ -338,12 +338,14 @@ def restore_rng_state(state):
 
 
 def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, history_lines,
-                         orbit, config, data=None):
+                         orbit, config, data=None, within=None):
     """``checkpoint.pth``: everything needed to continue a run exactly where
     it stopped (model, optimiser, scheduler, random-number states, history,
     the orbit's initial states and number of samples): its size does not
     grow with the number of orbit samples. ``data``: a short fingerprint of
-    the run's data, when it comes from outside the config (a corpus)."""
+    the run's data, when it comes from outside the config (a corpus).
+    ``within``: written when a run stopped inside epoch ``epoch + 1``: that
+    epoch, its last step done and what the loop carried past it."""
     save_verified({
         "format_version": CHECKPOINT_FORMAT,
         "epoch": epoch,
@@ -357,6 +359,7 @@ def save_checkpoint_file(folder, *, epoch, model, optimizer, scheduler, best, hi
         "rng": capture_rng_state(),
         "config": dict(config),
         "data": data,
+        **({"within": within} if within is not None else {}),
     }, os.path.join(folder, CHECKPOINT_FILE))
 
 

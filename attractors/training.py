@@ -7,10 +7,8 @@ import atexit
 import fcntl
 import os
 import shutil
-import signal
 import socket
 import sys
-import threading
 
 import torch
 from torch.nn.utils import clip_grad_norm_
@@ -21,6 +19,7 @@ from .run_files import (CHECKPOINT_FILE, CONFIG_FILE, HISTORY_FILE, MODEL_FILE, 
                         ORBIT_SAMPLES_FILE, RUN_FILES, CheckpointError, History,
                         load_checkpoint_file, restore_rng_state, save_checkpoint_file,
                         save_model_file, write_config)
+from .stopping import StopSignals
 
 
 class TrainingStopped(CommandError):
@@ -158,6 +157,9 @@ class Trainer:
         self.columns = list(columns) + (["skipped batches"] if config["on_nan"] == "skip" else [])
         self.best, self.start_epoch, self.last_checkpoint = float("inf"), 0, None
         self.skipped, self.epoch, self.stop_requested = 0, 0, None
+        # stopping within an epoch: whether the task reports its steps, the
+        # last one with what it carries, and where a resumed run continues
+        self.stepwise, self._carry, self.resumed_within = False, None, None
         model.rnn.attach_optimizer(optimizer)
         self.history = None
         if resumed:
@@ -182,11 +184,13 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------
     def epochs(self):
-        """The epochs still to run. Ctrl-C or SIGTERM ends the run after the
-        current epoch with a checkpoint; a second one stops at once."""
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = ({s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-                    if in_main else {})
+        """The epochs still to run. Ctrl-C, SIGTERM or SIGUSR2 (a scheduler's
+        preemption or time limit) ends the run after the current epoch with
+        a checkpoint, or after the current step where the task's loop
+        reports its steps (:meth:`within_epoch`, :meth:`end_step`); a
+        deliberate second signal stops at once (``attractors/stopping.py``)."""
+        self.signals = StopSignals(self._on_signal, self._at_once)
+        self.signals.install()
         try:
             for epoch in range(self.start_epoch, self.config["epochs"]):
                 self.epoch, self.skipped = epoch, 0
@@ -201,31 +205,69 @@ class Trainer:
             self.release()
             raise
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            # Once a stop is asked for, the process is on its way out; a
+            # signal during its exit still ends it in one line.
+            if not self.stop_requested:
+                self.signals.restore()
 
-    def _on_signal(self, signum, frame):
-        if self.stop_requested:  # a second signal that reached Python: leave now
-            raise TrainingStopped(f"stopped at once by {signal.Signals(signum).name} during "
-                                  f"epoch {self.epoch}; {self._last_good()}", code=130)
-        self.stop_requested = signal.Signals(signum).name
-        # Python runs a handler only between two bytecodes, so a second one
-        # would wait for a long PyTorch operation (one step of a huge
-        # --seq_len) to return. The system's default action stops the
-        # process at once instead; every file is replaced atomically, so
-        # what is on disk stays whole (and the next run sweeps away a
-        # temporary file a write may leave).
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_DFL)
-        self.write(f"{self.stop_requested}: stopping after epoch {self.epoch} (press Ctrl-C "
-                   f"again to stop at once; {self._last_good()})")
+    def _on_signal(self, name):
+        self.stop_requested = name
+        where = "after this step of" if self.stepwise else "after"
+        self.write(f"{name}: stopping {where} epoch {self.epoch} (press Ctrl-C again to stop "
+                   f"at once; {self._last_good()})")
+
+    def _at_once(self, name):
+        if self.lock is None:   # already stopped, its files written
+            return f"stopped at once by {name} while exiting; {self._last_good()}"
+        return f"stopped at once by {name} during epoch {self.epoch}; {self._last_good()}"
 
     def _stop_interrupted(self, epoch):
         if self.last_checkpoint != epoch:
             self.write_checkpoint(epoch)
         self.finish(check=False)
+        self.signals.exiting()
         raise TrainingStopped(f"stopped by {self.stop_requested} after epoch {epoch}; "
                               f"continue with: {self.resume_command()}", code=130)
+
+    # -- stopping within an epoch -------------------------------------------
+    def within_epoch(self):
+        """Called by a task's loop at the start of each epoch whose steps it
+        reports with :meth:`end_step` (an epoch of minutes, which a stop
+        should not wait for). Returns None, or, in the epoch where a run
+        stopped within its epoch and was resumed, ``(step, carry)``: the
+        last step done and what the loop carried past it, to continue from."""
+        self.stepwise, self._carry = True, None
+        resumed, self.resumed_within = self.resumed_within, None
+        if resumed is None or resumed["epoch"] != self.epoch:
+            return None
+        self.skipped = resumed["skipped"]
+        carry = _to_device(resumed["carry"], next(self.model.parameters()).device)
+        self._carry = (resumed["step"], _detached(carry))   # for a stop before the next step
+        return resumed["step"], carry
+
+    def end_step(self, step, **carry):
+        """After step ``step`` of the epoch (counted from 0): when a stop was
+        asked for, write a checkpoint that continues after this step, with
+        ``carry`` (tensors and numbers the loop needs next: a recurrent
+        state, a running sum), and end the run (exit status 130)."""
+        self._carry = (step, _detached(carry))
+        self.check_stop()
+
+    def check_stop(self):
+        """Where an epoch's work goes on after its last step (evaluation):
+        stop as :meth:`end_step` would, after that step."""
+        if not self.stop_requested or self._carry is None:
+            return
+        step, carry = self._carry
+        self._begin()   # a stop in the first epoch still leaves a resumable folder
+        self.write_checkpoint(self.epoch - 1, within={"epoch": self.epoch, "step": step,
+                                                      "skipped": self.skipped, "carry": carry})
+        self._drop_replaced()
+        self.finish(check=False)
+        self.signals.exiting()
+        raise TrainingStopped(f"stopped by {self.stop_requested} in epoch {self.epoch} after "
+                              f"{step + 1} of its steps; continue with: "
+                              f"{self.resume_command()}", code=130)
 
     def resume_command(self):
         # The script as it was started (with its folder when started from elsewhere).
@@ -305,13 +347,17 @@ class Trainer:
             self.save_orbit()
         if (epoch + 1) % self.checkpoint_interval == 0 or epoch + 1 == self.config["epochs"]:
             self.write_checkpoint(epoch)
-        for name in self.replaced - self.written:
-            os.remove(os.path.join(self.folder, name))
-        self.replaced = set()
+        self._drop_replaced()
+        self._carry = None
         if self.lines and not self.quiet:
             print(line or self._line(epoch, row), flush=True)
         self.progress.set_postfix({self.monitor: f"{value:.4g}"}, refresh=False)
         self.progress.update()
+
+    def _drop_replaced(self):
+        for name in self.replaced - self.written:
+            os.remove(os.path.join(self.folder, name))
+        self.replaced = set()
 
     def _line(self, epoch, row):
         cells = [f"{k} {float(v):.6g}" for k, v in row.items() if k.lower() != "epoch"]
@@ -349,12 +395,13 @@ class Trainer:
                         model_kwargs=self.model_kwargs, optimizer=self.optimizer, losses=losses,
                         config=self.config, experiment_name=self.experiment_name, state=state)
 
-    def write_checkpoint(self, epoch):
+    def write_checkpoint(self, epoch, within=None):
+        """``within``: where in the next epoch the run stopped (end_step)."""
         self.written.add(CHECKPOINT_FILE)
         save_checkpoint_file(self.folder, epoch=epoch, model=self.model,
                              optimizer=self.optimizer, scheduler=self.scheduler, best=self.best,
                              history_lines=self.history.lines, orbit=self.orbit, data=self.data,
-                             config=self.config)
+                             config=self.config, within=within)
         self.last_checkpoint = epoch
 
     def _restore(self, data):
@@ -368,6 +415,7 @@ class Trainer:
         restore_rng_state(data["rng"])
         self.best, self.start_epoch = data["best"], data["epoch"] + 1
         self.last_checkpoint = data["epoch"]
+        self.resumed_within = data.get("within")
         return data["history"]
 
     def finish(self, check=True):
@@ -391,6 +439,26 @@ class Trainer:
             atexit.unregister(self.release)
             _unlock(self.folder, self.lock, self.created and not self.begun)
             self.lock = None
+
+
+def _map_tensors(value, fn):
+    """``value`` (tensors in dicts, tuples and lists) with ``fn`` applied to its tensors."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_map_tensors(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    return value
+
+
+def _detached(value):
+    """A copy that later in-place changes of the loop's tensors do not reach."""
+    return _map_tensors(value, lambda t: t.detach().clone())
+
+
+def _to_device(value, device):
+    return _map_tensors(value, lambda t: t.to(device))
 
 
 def _load_for_resume(folder, config, data_fingerprint=None):

@@ -61,6 +61,12 @@ class PlainBackward:
         loss.backward()
         return True
 
+    def within_epoch(self):
+        return None
+
+    def end_step(self, step, **carry):
+        pass
+
 
 def run(wlm, tmp_path, corpus_dir, *extra, name="run"):
     return wlm.train.main(TINY + ["--data", str(corpus_dir), "--folder", str(tmp_path / name),

@@ -361,9 +361,10 @@ def get_batch(source, i, seq_len):
     return source[i:i + length], source[i + 1:i + 1 + length]
 
 
-def iter_batches(source, seq_len):
-    """All windows of a batchified ``source``, in order: ``get_batch`` at 0, seq_len, ..."""
-    for i in range(0, source.size(0) - 1, seq_len):
+def iter_batches(source, seq_len, first=0):
+    """The windows of a batchified ``source``, in order, from window ``first``:
+    ``get_batch`` at 0, seq_len, ..."""
+    for i in range(first * seq_len, source.size(0) - 1, seq_len):
         yield get_batch(source, i, seq_len)
 
 

@@ -11,13 +11,16 @@ model_py = import_sibling(__file__, "model")
 
 
 @torch.no_grad()
-def evaluate(model, source, seq_len):
+def evaluate(model, source, seq_len, between=None):
     """Mean cross-entropy per token over a batchified ``source``, the state
-    carried across windows as in training."""
+    carried across windows as in training. ``between()`` is called before
+    each window (the trainer's stop check)."""
     model.eval()
     state = model.rnn.initial_state(source.size(1), source.device)
     total = torch.zeros((), device=source.device)
     for inp, target in data.iter_batches(source, seq_len):
+        if between is not None:
+            between()
         logits, state = model(inp, state)
         total += model_py.cross_entropy_sum_(logits, target)
         del logits    # else two windows' logits, the largest tensors, coexist
@@ -25,10 +28,11 @@ def evaluate(model, source, seq_len):
 
 
 @torch.no_grad()
-def evaluate_passages(model, passages, batch_size, device):
+def evaluate_passages(model, passages, batch_size, device, between=None):
     """Mean cross-entropy of the last word of each LAMBADA passage, each
     passage read from a zero state. Passages of equal length are stacked as
-    columns of one batch, which gives the same numbers as one at a time."""
+    columns of one batch, which gives the same numbers as one at a time.
+    ``between()`` is called before each batch (the trainer's stop check)."""
     model.eval()
     by_length = defaultdict(list)
     for passage in passages:
@@ -36,6 +40,8 @@ def evaluate_passages(model, passages, batch_size, device):
     total = torch.zeros((), device=device)
     for group in by_length.values():
         for start in range(0, len(group), batch_size):
+            if between is not None:
+                between()
             examples = [data.lambada_example(p) for p in group[start:start + batch_size]]
             inp = torch.cat([i for i, _ in examples], dim=1).to(device)
             target = torch.cat([t for _, t in examples]).to(device)

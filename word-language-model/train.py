@@ -131,15 +131,24 @@ def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=
     window. The step is taken on the window's summed cross-entropy (the
     original code clipped and stepped on the sum, not the mean). Returns the
     mean cross-entropy per predicted token.
+
+    An epoch takes minutes, so a stop (Ctrl-C, preemption) does not wait for
+    its end: the trainer checkpoints after the current window, with the state
+    and the running sum, and the resumed run continues from the next window.
     """
     model.train()
     state = model.rnn.initial_state(source.size(1), source.device)
     total = torch.zeros((), device=source.device)
-    windows = data.iter_batches(source, seq_len)
+    first, resumed = 0, trainer.within_epoch()
+    if resumed is not None:                           # continue a stopped epoch
+        done, carry = resumed
+        first, state, total = done + 1, carry["state"], carry["total"]
+    n_windows = math.ceil((source.size(0) - 1) / seq_len)
+    windows = data.iter_batches(source, seq_len, first)
     if progress:
-        windows = tqdm(windows, total=math.ceil((source.size(0) - 1) / seq_len),
-                       desc="train", unit="batch", leave=False, dynamic_ncols=True)
-    for inp, target in windows:
+        windows = tqdm(windows, total=n_windows, initial=first, desc="train", unit="batch",
+                       leave=False, dynamic_ncols=True)
+    for i, (inp, target) in enumerate(windows, first):
         logits, state = model(inp, model_py.detach_state(state))
         loss = cross_entropy_sum_(logits, target)     # the logits become its gradient
         del logits    # freed with the graph, before the next window's logits exist
@@ -148,6 +157,7 @@ def train_epoch(model, source, seq_len, trainer, optimizer, stabilize, progress=
             if stabilize:
                 model.rnn.stabilize_()                # back onto the stable set
         total += loss.detach()
+        trainer.end_step(i, state=state, total=total)   # a stop asked for ends the run here
     return total / ((source.size(0) - 1) * source.size(1))
 
 
@@ -183,9 +193,10 @@ def main(argv=None):
         min_lr=config["lr_factor"] * config["min_lr"])
 
     def score(data):
+        # a stop asked for meanwhile ends the run, to resume with this evaluation
         if config["lambada"]:
-            return evaluation.evaluate_passages(model, data, bs, device)
-        return evaluation.evaluate(model, data, config["seq_len"])
+            return evaluation.evaluate_passages(model, data, bs, device, trainer.check_stop)
+        return evaluation.evaluate(model, data, config["seq_len"], trainer.check_stop)
 
     orbit = None
     if config["interval_orbit"] >= 1:
