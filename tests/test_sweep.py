@@ -184,6 +184,9 @@ def test_a_failing_run_does_not_stop_the_others(failing_sweep, capsys):
     assert manifest["fixed"] == argv[argv.index("--") + 1:]
     for run in manifest["runs"].values():
         assert os.path.isfile(out / run["folder"] / "train.log")
+    # submitit's logs stay for the jobs of failed runs; no folder named %j
+    assert sorted(os.listdir(out / ".submitit")) == \
+        sorted({r["job"]["id"] for r in manifest["runs"].values() if r["state"] == "failed"})
     # A second invocation leaves the done runs alone and tries the failed ones again.
     capsys.readouterr()
     sweeps.main(before_dashes(argv, "--dry_run"))
@@ -256,6 +259,7 @@ def test_resume_after_a_killed_sweep(tmp_path, capsys):
         (out / "seed=1" / "train.log").read_text()
     log = (out / "seed=2" / "train.log").read_text()
     assert log.startswith("killed\n") and "--overwrite" in log
+    assert os.listdir(out / ".submitit") == []     # every run done: no job's files left
     # Run again: nothing starts and no file changes.
     before = snapshot(out / "seed=1"), snapshot(out / "seed=2")
     assert sweeps.main(argv) == 0
@@ -295,13 +299,20 @@ def test_requeued_job_resumes_from_its_checkpoint(tmp_path):
 
 
 # -- Slurm, without a cluster ----------------------------------------------------------
-def fake_slurm(folder, commands=("sbatch", "srun")):
+REFUSING_SBATCH = ('#!/bin/sh\necho "sbatch: error: invalid partition specified: cpu" >&2\n'
+                   'echo "sbatch: error: Batch job submission failed: Invalid partition name '
+                   'specified" >&2\nexit 1\n')
+
+
+def fake_slurm(folder, commands=("sbatch", "srun", "squeue"), sbatch=None):
     """Stand-ins on PATH: sbatch keeps the script it is given and answers
-    like Slurm; srun only has to exist."""
+    like Slurm (or runs the script ``sbatch``); srun only has to exist;
+    squeue lists the two tasks of job array 4242."""
     folder.mkdir()
-    scripts = {"sbatch": f'#!/bin/sh\ncp "$1" {folder}/submitted.sh\n'
-                         'echo "Submitted batch job 4242"\n',
-               "srun": "#!/bin/sh\nexit 1\n"}
+    scripts = {"sbatch": sbatch or f'#!/bin/sh\ncp "$1" {folder}/submitted.sh\n'
+                                   'echo "Submitted batch job 4242"\n',
+               "srun": "#!/bin/sh\nexit 1\n",
+               "squeue": '#!/bin/sh\necho 4242_0\necho 4242_1\n'}
     for name in commands:
         path = folder / name
         path.write_text(scripts[name])
@@ -345,9 +356,9 @@ def test_slurm_job_array_parameters(tmp_path, monkeypatch, capsys):
     assert isinstance(delayed.function, submitit.helpers.Checkpointable)
     assert run["start"][-3:] == ["--folder", run["folder"], "--overwrite"]
     assert "--cuda" in run["start"] and "--cuda" in run["resume"]
-    assert spec["env"]["OMP_NUM_THREADS"] == "4" and spec["stop_grace_s"] == 60
+    assert spec["env"]["OMP_NUM_THREADS"] == "4" and spec["stop_grace_s"] == 70
     assert "CUDA_VISIBLE_DEVICES" not in spec["env"]   # Slurm sets it
-    # Not started yet (squeue is not there to ask): queued, and not submitted twice.
+    # Not started yet (squeue lists them): queued, and not submitted twice.
     assert sweeps.main(["--status", str(out)]) == 0
     assert "2 queued" in capsys.readouterr().out
     (bin_folder / "submitted.sh").unlink()
@@ -358,6 +369,51 @@ def test_slurm_job_array_parameters(tmp_path, monkeypatch, capsys):
         sweeps.build_parser().parse_args(["--time", "5", "--partition", "p"]), "x"))
     assert executor._executor.parameters["partition"] == "p"
     assert executor._executor.parameters["time"] == 5
+
+
+def test_slurm_time_limit_and_its_warning(tmp_path, monkeypatch, capsys):
+    """Slurm sends the warning (USR2) up to 60 s before it is due: --time 1
+    is refused, --time 2 asks for it 30 s before the end, longer jobs 90 s."""
+    monkeypatch.setenv("PATH", f"{fake_slurm(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    argv = ["sine-generator", "--seeds", "1", "--out", str(out), "--executor", "slurm", "--",
+            *TINY]
+    with pytest.raises(UsageError, match="--time 1 is too short.*give --time 2 or more"):
+        sweeps.main(before_dashes(argv, "--time", "1"))
+    assert not out.exists()
+    parse = sweeps.build_parser().parse_args
+    for minutes, delay in ((2, 30), (3, 90), (600, 90)):
+        params = sweeps.slurm_parameters(parse(["--time", str(minutes)]), "x")
+        assert params["slurm_signal_delay_s"] == delay
+    assert sweeps.main(before_dashes(argv, "--time", "2")) == 0
+    assert "#SBATCH --signal=USR2@30" in (tmp_path / "bin" / "submitted.sh").read_text()
+
+
+@pytest.mark.parametrize("before", ["nothing", "a sweep"])
+def test_an_sbatch_refusal_is_one_line_and_leaves_out_as_it_was(tmp_path, monkeypatch,
+                                                                 capsys, before):
+    out = tmp_path / "out"
+    argv = ["sine-generator", "--seeds", "1", "--out", str(out), "--executor", "slurm", "--",
+            *TINY]
+    if before == "a sweep":
+        monkeypatch.setenv("PATH", f"{fake_slurm(tmp_path / 'ok')}{os.pathsep}"
+                                   f"{os.environ['PATH']}")
+        sweeps.main(argv)
+        (out / "seed=1").mkdir()   # as if the job had failed before its first epoch
+        (out / "seed=1" / "train.log").write_text("killed\n")
+        argv = argv[:2] + ["1", "2"] + argv[3:]
+    snap, folders = snapshot(tmp_path), [d for d, _, _ in os.walk(tmp_path)]
+    monkeypatch.setenv("PATH", f"{fake_slurm(tmp_path / 'bin', sbatch=REFUSING_SBATCH)}"
+                               f"{os.pathsep}{os.environ['PATH']}")
+    capsys.readouterr()
+    with pytest.raises(UsageError) as info:
+        sweeps.main(argv)
+    assert str(info.value) == ("sbatch refused the job array: Invalid partition name specified; "
+                               "nothing was submitted")
+    assert capsys.readouterr() == ("", "")      # sbatch's own lines are not shown
+    assert {k: v for k, v in snapshot(tmp_path).items() if "/bin/" not in k} == snap
+    assert [d for d, _, _ in os.walk(tmp_path) if not d.endswith("/bin")] == folders
+    assert out.exists() == (before == "a sweep")
 
 
 def test_sweep_starts_without_torch():

@@ -8,9 +8,10 @@ import shlex
 import sys
 
 from ..options import OneLineParser, UsageError
-from .executors import SLURM_OPTIONS, SLURM_TIME_MIN, check_slurm_commands, run_local, \
-    slurm_job_name, slurm_parameters, submit_slurm
+from .executors import SLURM_MIN_TIME, SLURM_OPTIONS, SLURM_TIME_MIN, check_slurm_commands, \
+    run_local, slurm_job_name, slurm_parameters, submit_slurm
 from .files import MANIFEST, PLOT, SUMMARY
+from .jobfiles import prune
 from .manifest import manifest_path, merged_manifest, read_manifest, refresh_states, \
     save_manifest, slurm_jobs_of
 from .plan import Sweep
@@ -120,6 +121,10 @@ def check_args(args, fixed):
     for name in ("gpus_per_task", "mem_gb"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name} must be positive")
+    if args.time is not None and args.time < SLURM_MIN_TIME:
+        raise UsageError(f"--time {args.time} is too short: Slurm sends the warning that lets a "
+                         "job checkpoint and requeue itself up to 60 s early, before the job can "
+                         f"take it; give --time {SLURM_MIN_TIME} or more")
 
 
 def main(argv=None):
@@ -145,8 +150,11 @@ def main(argv=None):
     if args.dry_run:
         print_plan(sweep, actions, workers, threads, cuda, args)
         return 0
+    array = None
     if args.executor == "slurm":
         check_slurm_commands()   # before writing anything
+        if todo:                 # refused by sbatch: --out is left as it was
+            array = submit_slurm(sweep, manifest, todo, threads, cuda, args)
     os.makedirs(sweep.out, exist_ok=True)
     save_manifest(sweep.out, refresh_states(sweep.out, manifest))
     print(f"sweep of {sweep.task}/train.py in {args.out}: {len(sweep.runs)} runs "
@@ -154,8 +162,11 @@ def main(argv=None):
     if not todo:
         print("nothing to start")
         return finish(sweep, manifest, args)
-    if args.executor == "slurm":
-        return submit_slurm(sweep, manifest, todo, threads, cuda, args)
+    if array is not None:
+        prune(sweep.out, manifest)
+        print(f"submitted {len(todo)} run(s) as Slurm job array {array}; follow them with: "
+              f"python sweep.py --status {args.out}")
+        return 0
     return run_local(sweep, manifest, todo, workers, threads, args)
 
 

@@ -1,7 +1,10 @@
 """Running the runs through submitit: local workers on this machine (the
 sweep waits for them, shows progress and passes Ctrl-C and SIGTERM on), or
 one Slurm job array (the sweep submits it and exits)."""
+import contextlib
+import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,6 +16,7 @@ import submitit
 
 from ..options import UsageError
 from .files import EXIT, LOG, RUNNING, SUBMITIT, last_line, read_json, write_json
+from .jobfiles import Undo
 from .manifest import save_manifest
 from .runner import SweepJob
 from .state import run_state
@@ -21,14 +25,27 @@ from .status import finish
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365   # the local executor's default is 2 minutes
 SLURM_TIME_MIN = 60
 SLURM_MAX_REQUEUES = 20         # time-limit requeues per Slurm job
+SLURM_SIGNAL_S = 90             # the warning (USR2) before the time limit, at most
+SLURM_MIN_TIME = 2              # minutes: see signal_delay
 SLURM_OPTIONS = ("partition", "time", "cpus_per_task", "gpus_per_task", "mem_gb",
                  "slurm_array_parallelism", "sbatch")
 
 
+def signal_delay(minutes):
+    """Seconds before the time limit at which the job asks Slurm for USR2,
+    to stop train.py with a checkpoint and requeue itself. Slurm sends it up
+    to 60 s earlier than asked (it looks at time limits every 30 s); it must
+    not come before the job has started its handler (then USR2 would kill
+    the job, which would not be requeued): so never in the first 30 s, and
+    a job shorter than SLURM_MIN_TIME cannot be warned at all."""
+    return min(SLURM_SIGNAL_S, 60 * minutes - 90)
+
+
 def slurm_parameters(args, name):
     """The AutoExecutor parameters of a Slurm sweep from the command line."""
-    params = {"name": name, "timeout_min": args.time or SLURM_TIME_MIN, "nodes": 1,
-              "tasks_per_node": 1}
+    minutes = args.time or SLURM_TIME_MIN
+    params = {"name": name, "timeout_min": minutes, "nodes": 1, "tasks_per_node": 1,
+              "slurm_signal_delay_s": signal_delay(minutes)}
     optional = {"cpus_per_task": "cpus_per_task", "mem_gb": "mem_gb",
                 "partition": "slurm_partition", "gpus_per_task": "slurm_gpus_per_task",
                 "slurm_array_parallelism": "slurm_array_parallelism"}
@@ -67,24 +84,38 @@ def make_executor(kind, out, parameters):
 
 
 def submit_slurm(sweep, manifest, todo, threads, cuda, args):
+    """Submit the runs ``todo`` as one job array and record their jobs in
+    ``manifest`` (not saved here); returns the array's id. When sbatch
+    refuses, ``--out`` is put back as it was and the error is one line."""
     params = slurm_parameters(args, slurm_job_name(sweep.out))
+    undo = Undo(sweep.out)
     executor = make_executor("slurm", sweep.out, params)
-    grace = max(10, params.get("slurm_signal_delay_s", 90) - 30)
+    grace = max(5, params["slurm_signal_delay_s"] - 20)
     job = SweepJob(sweep.job_spec(threads, stop_grace_s=grace, local=False))
     chunks = [sweep.job_runs([name], threads, cuda) for name in todo]
+    refusal = io.StringIO()
     try:
-        jobs = executor.map_array(job, chunks)
-    except Exception as e:  # sbatch refused: one line
-        raise UsageError(f"sbatch failed: {last_line(str(e))}") from None
+        with contextlib.redirect_stderr(refusal):   # submitit prints sbatch's lines
+            jobs = executor.map_array(job, chunks)
+    except Exception as e:
+        undo()
+        reason = last_line(str(e)) or last_line(refusal.getvalue()) or type(e).__name__
+        raise UsageError(f"sbatch refused the job array: {_sbatch_reason(reason)}; "
+                         f"nothing was submitted") from None
     for name, j in zip(todo, jobs):
         manifest["runs"][name]["job"] = {"executor": "slurm", "id": str(j.job_id)}
         manifest["runs"][name]["state"] = "queued"
     manifest["executor"] = {"name": "slurm", "parameters": params, "threads": threads}
-    save_manifest(sweep.out, manifest)
-    array = str(jobs[0].job_id).split("_")[0]
-    print(f"submitted {len(todo)} run(s) as Slurm job array {array}; follow them with: "
-          f"python sweep.py --status {args.out}")
-    return 0
+    return str(jobs[0].job_id).split("_")[0]
+
+
+def _sbatch_reason(line):
+    """sbatch's error without its ``sbatch: error:`` prefixes."""
+    while True:
+        stripped = re.sub(r"^(sbatch: )?(error: )?(Batch job submission failed: )?", "", line)
+        if stripped == line:
+            return line
+        line = stripped
 
 
 def run_local(sweep, manifest, todo, workers, threads, args):

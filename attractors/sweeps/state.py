@@ -102,5 +102,7 @@ def squeue_jobs(job_ids):
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
-        return None
+        # squeue refuses a single id it no longer knows (a job finished
+        # minutes ago); several ids are filtered without complaint
+        return set() if "Invalid job id" in done.stderr else None
     return set(done.stdout.split())

@@ -8,6 +8,7 @@ import sys
 from ..options import UsageError
 from ..atomic import atomic_write
 from .files import LOG, PLOT, SUMMARY
+from .jobfiles import prune
 from .manifest import read_manifest, refresh_states, save_manifest
 from .state import STATES
 
@@ -90,6 +91,7 @@ def finish(sweep, manifest, args):
     exit status 0 when every run of this command is done, else 1."""
     refresh_states(sweep.out, manifest)
     save_manifest(sweep.out, manifest)
+    prune(sweep.out, manifest)
     table = status_table(sweep.out, manifest)
     write_summary(sweep.out, table)
     print(format_table(table))
@@ -123,6 +125,7 @@ def status_command(out, plot, output):
     if plot:
         plot_sweep(table, output or os.path.join(out, PLOT))   # fails before writing anything
     save_manifest(out, manifest)
+    prune(out, manifest)
     write_summary(out, table)
     print(f"sweep of {manifest['task']}/train.py in {out}")
     print(format_table(table))
