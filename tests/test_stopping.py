@@ -3,6 +3,7 @@ scheduler's burst of signals asks once and the epoch is kept; a deliberate
 second signal stops at once, in one line, exit status 130, also while the
 process exits; SIGUSR2 asks like SIGTERM unless it was ignored; the language
 model stops within its epoch and resumes from there bit for bit."""
+import math
 import os
 import signal
 import subprocess
@@ -156,28 +157,30 @@ def test_language_model_stops_within_its_epoch_and_resumes_bit_for_bit(
         wlm, corpus, tmp_path, monkeypatch, signals_restored, epoch, where):
     whole = wlm.train.main(LM + ["--data", str(corpus), "--folder", str(tmp_path / "whole")])
     stopped = str(tmp_path / "stopped")
-    end_step, check_stop = Trainer.end_step, Trainer.check_stop
+    end_step, evaluate = Trainer.end_step, wlm.train.evaluation.evaluate
 
     def ask_at_step(self, step, **carry):   # as if SIGTERM came during window 5
         if self.epoch == epoch and step == 5:
             self.stop_requested = "SIGTERM"
         end_step(self, step, **carry)
 
-    def ask_in_evaluation(self):           # ... or during the validation
-        if self.epoch == epoch:
-            self.stop_requested = "SIGTERM"
-        check_stop(self)
+    def ask_in_evaluation(model, source, seq_len, between):   # ... or during the validation
+        trainer = between.__self__
+        if trainer.epoch == epoch:
+            trainer.stop_requested = "SIGTERM"
+        return evaluate(model, source, seq_len, between)
     if where == "step":
         monkeypatch.setattr(Trainer, "end_step", ask_at_step)
     else:
-        monkeypatch.setattr(Trainer, "check_stop", ask_in_evaluation)
+        monkeypatch.setattr(wlm.train.evaluation, "evaluate", ask_in_evaluation)
     with pytest.raises(TrainingStopped, match=f"in epoch {epoch} after") as info:
         wlm.train.main(LM + ["--data", str(corpus), "--folder", stopped])
     assert info.value.code == 130
     saved = load_checkpoint_file(stopped)
     assert saved["epoch"] == epoch - 1 and saved["within"]["epoch"] == epoch
-    if where == "step":
-        assert saved["within"]["step"] == 5
+    source = wlm.data.batchify(wlm.data.load_corpus(str(corpus)).train, 4)
+    last = math.ceil((source.size(0) - 1) / 12) - 1       # the epoch's last window
+    assert saved["within"]["step"] == (5 if where == "step" else last)
     monkeypatch.undo()
     wlm.train.main(["--resume", stopped, "--data", str(corpus), "--verbose", "0",
                     "--threads", "1"])

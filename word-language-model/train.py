@@ -216,13 +216,15 @@ def main(argv=None):
         lr = current_lr(optimizer)
         train_loss = train_epoch(model, train_data, config["seq_len"], trainer, optimizer,
                                  config["stabilize"], progress=system.verbose >= 2)
-        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
-            orbit.sample()                            # the orbit diagram at this epoch
         valid_loss = score(valid_data)
         losses = {"train_loss": train_loss, "val_loss": valid_loss}
         if trainer.improves(valid_loss):
             # The trainer saves this epoch's model: score it on the test set too.
             losses["test_loss"] = score(test_data)
+        # After the scores (a stop during them resumes before this sample;
+        # neither changes the weights or draws random numbers).
+        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
+            orbit.sample()                            # the orbit diagram at this epoch
         row = {"Epoch": epoch, "Train Loss": train_loss, "Valid Loss": valid_loss,
                "Valid PPL": torch.exp(valid_loss), "Learning Rate": lr}
         line = (f"Epoch {epoch:3d}  train loss {float(train_loss):.4f}  valid loss "

@@ -14,6 +14,7 @@ from .files import SUBMITIT
 from .state import pid_alive, squeue_jobs
 
 YOUNG_S = 120   # newer entries may belong to a sweep that is submitting right now
+JOB = re.compile(r"\d+(_\d+)?")   # a job's folder: its id
 
 
 def prune(out, manifest):
@@ -23,34 +24,38 @@ def prune(out, manifest):
         names = os.listdir(folder)
     except OSError:
         return
+    known = {e["job"]["id"]: e.get("state") for e in manifest["runs"].values() if e.get("job")}
     # the jobs of runs that wait, run, or failed (their logs tell why)
-    keep = {e["job"]["id"] for e in manifest["runs"].values()
-            if e.get("job") and e.get("state") in ("queued", "running", "failed", "interrupted")}
-    ids = [n for n in names if re.fullmatch(r"\d+(_\d+)?", n)]
+    keep = {j for j, state in known.items()
+            if state in ("queued", "running", "failed", "interrupted")}
+    ids = [n for n in names if JOB.fullmatch(n)]
     listed = squeue_jobs(ids) if ids else set()        # None: cannot tell
+    needed = keep | (listed or set())
     now = time.time()
     for name in names:
         path = os.path.join(folder, name)
-        if not _needed(name, path, keep, listed, now):
+        if not _needed(name, path, known, needed, listed is None, now):
             _remove(path)
 
 
-def _needed(name, path, keep, listed, now):
+def _needed(name, path, known, needed, unsure, now):
+    """``known``: the job ids of the manifest; ``needed``: those to keep;
+    ``unsure``: squeue could not be asked."""
     if name == "%j":                          # made (empty) by the local executor
         return False
     if name.startswith(".submission_file_"):  # a link to an array's sbatch script
         return os.path.exists(path)
-    if not re.fullmatch(r"\d+(_\d+)?", name):
+    if not JOB.fullmatch(name):
         return True                           # not a job's folder: leave it
-    if name in keep or (listed is not None and name in listed):
-        return True
-    if any(k.startswith(name + "_") for k in keep | (listed or set())):
-        return True                           # the folder of an array still needed
+    if name in needed or any(j.startswith(name + "_") for j in needed):
+        return True                           # (a job, or the folder of an array's tasks)
     slurm = "_" in name or os.path.exists(os.path.join(path, f"{name}_submission.sh"))
     if not slurm:                             # a local job, named after its process
         return pid_alive(int(name))
-    # Slurm: squeue cannot be asked, or a sweep is submitting it right now
-    return listed is None or _age(path, now) < YOUNG_S
+    if name in known or any(j.startswith(name + "_") for j in known):
+        return False                          # a Slurm job of this sweep, over
+    # a Slurm job the manifest does not list (yet: a sweep submitting now?)
+    return unsure or _age(path, now) < YOUNG_S
 
 
 def _age(path, now):
