@@ -32,7 +32,8 @@ def prune(out, manifest):
     listed = squeue_jobs(ids) if ids else set()        # None: cannot tell
     needed = keep | (listed or set())
     now = time.time()
-    for name in names:
+    # the links to sbatch scripts last, once the folders they point into are gone
+    for name in sorted(names, key=lambda n: n.startswith(".submission_file_")):
         path = os.path.join(folder, name)
         if not _needed(name, path, known, needed, listed is None, now):
             _remove(path)
