@@ -161,8 +161,9 @@ class OrbitRecorder:
       own, stepped one input at a time; its output is what it returns, else
       its state, the first tensor of a tuple);
     * a function ``step(x, state)`` for one time step returning ``(output,
-      new_state)`` (or the new state, then the output), ``x`` ``(batch,
-      *input_shape)``, ``output`` ``(batch, n_out)``.
+      new_state)``, ``x`` ``(batch, *input_shape)``, ``output`` ``(batch,
+      n_out)``; or returning the new state alone, whose values (the first
+      tensor's, for a tuple) are then the output, ``(batch, values)``.
 
     ``inputs`` is ``(n_i, *input_shape)``: one constant input per row (a
     frequency, a one-hot symbol, a word id). Every input is run from
