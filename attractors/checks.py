@@ -10,8 +10,16 @@ import torch
 from .steps import CellError, shape_text
 
 
+def _scalar(value):
+    """A one-element tensor or array as the Python number it holds."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def count(value, name, who, low=1, high=None):
     """An integer in ``[low, high]``."""
+    value = _scalar(value)
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if ok and low <= value and (high is None or value <= high):
         return int(value)
@@ -21,6 +29,7 @@ def count(value, name, who, low=1, high=None):
 
 def number(value, name, who, positive=False):
     """A finite real number, > 0 with ``positive``, else >= 0."""
+    value = _scalar(value)
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok and math.isfinite(value) and (value > 0 if positive else value >= 0):
         return float(value)

@@ -328,6 +328,8 @@ class OrbitRecorder:
     def record(self):
         """Take one sample now: every trajectory, from the same initial
         states. A module runs in evaluation mode (its mode is put back)."""
+        if self.kind == "stepper":
+            self.model.refresh()  # the weights as they are now
         module = self.model if isinstance(self.model, nn.Module) else None
         was_training = module is not None and module.training
         if module is not None:

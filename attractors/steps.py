@@ -177,6 +177,12 @@ class Step:
         weights are converted; a function is called as it is)."""
         return self if dtype is None or dtype == self.dtype else self._rebuild(dtype)
 
+    def refresh(self):
+        """Read the module's weights again: a step holds them as they were
+        when it was made (in its dtype); the orbit recorder refreshes its
+        step at every sample, so that it follows training."""
+        self.fn = self._rebuild(self.dtype).fn
+
     def flatten(self, state):
         """The state (``*batch`` at ``batch_dim``) -> flat ``(*batch, D)``:
         every tensor's values for one trajectory, in order, concatenated."""

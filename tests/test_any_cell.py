@@ -299,6 +299,19 @@ def test_recorder_states_per_trajectory_or_shared_and_shapes_with_a_batch_dim():
     assert rec.trajectory().shape == (4, 2, 3, 1, 1)
 
 
+def test_a_step_in_the_recorder_follows_training():
+    torch.manual_seed(0)
+    cell, inputs = nn.GRUCell(1, 3), torch.tensor([[0.3], [-0.3]])
+    stepped = OrbitRecorder(as_step(cell), inputs, 2, 8, 2)
+    direct = OrbitRecorder(cell, inputs, 2, 8, 2, state=lambda n: stepped.state0.clone())
+    for _ in range(2):
+        stepped.record()
+        direct.record()
+        cell.weight_hh = nn.Parameter(2 * cell.weight_hh.detach())   # new tensors, not in place
+    assert torch.allclose(stepped.trajectory(), direct.trajectory(), atol=1e-6)
+    assert not torch.allclose(stepped.trajectory()[..., 0], stepped.trajectory()[..., 1])
+
+
 # -------------------------------------------------------------- wrong calls
 class TwoRNNs(nn.Module):
     def __init__(self):
