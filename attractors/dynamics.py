@@ -221,8 +221,9 @@ def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6, g
 def push(f, x, basis):
     """``f(x)`` and ``J(x) v`` for each column ``v`` of ``basis`` ``(batch, D,
     k)``. A :class:`StateMap` multiplies by its Jacobians (vmapped reverse
-    mode: measured faster than k forward-mode products, even for k = 3 of
-    D = 64); any other ``f`` takes one forward-mode product per column."""
+    mode; faster than one forward-mode product per vector, several times so
+    for the whole spectrum: benchmarks/bench_lyapunov.py); any other ``f``
+    takes one forward-mode product per column."""
     if isinstance(f, StateMap):
         with torch.no_grad():
             x_next = f(x)
