@@ -37,8 +37,9 @@ def number(value, name, who, positive=False):
     raise CellError(f"{who}: {name} must be a finite {kind} number, got {value!r}")
 
 
-def tensor(value, name, who, dtype=None):
-    """``value`` as a tensor of finite numbers."""
+def tensor(value, name, who, dtype=None, keep_integers=False):
+    """``value`` as a tensor of finite numbers, in ``dtype`` (integers stay
+    integers with ``keep_integers``)."""
     try:
         t = torch.as_tensor(np.asarray(value) if isinstance(value, (list, tuple)) else value)
     except (TypeError, ValueError, RuntimeError) as e:
@@ -46,7 +47,8 @@ def tensor(value, name, who, dtype=None):
                         f"{type(value).__name__} ({e})") from None
     if t.is_complex() or t.dtype == torch.bool:
         raise CellError(f"{who}: {name} must be real numbers, got {t.dtype}")
-    t = t.to(dtype) if dtype is not None else t
+    if dtype is not None and not (keep_integers and not t.is_floating_point()):
+        t = t.to(dtype)
     if t.is_floating_point() and not torch.isfinite(t).all():
         raise CellError(f"{who}: {name} holds nan or inf values")
     return t
@@ -54,7 +56,7 @@ def tensor(value, name, who, dtype=None):
 
 def inputs_2d(inputs, who, dtype):
     """``(n_inputs, input_size)`` and whether one 1-D input was given."""
-    t = tensor(inputs, "inputs", who, dtype)
+    t = tensor(inputs, "inputs", who, dtype, keep_integers=True)
     if t.dim() not in (1, 2) or t.numel() == 0:
         raise CellError(f"{who}: inputs must be (n_inputs, input_size), or one input "
                         f"(input_size,), got shape {shape_text(t)}; give one constant input "
@@ -64,7 +66,7 @@ def inputs_2d(inputs, who, dtype):
 
 def one_input(value, who, dtype):
     """One constant input ``(input_size,)``."""
-    t = tensor(value, "input", who, dtype)
+    t = tensor(value, "input", who, dtype, keep_integers=True)
     if t.dim() != 1 or t.numel() == 0:
         more = "; call it once per input" if t.dim() == 2 else ""
         raise CellError(f"{who} takes one constant input (input_size,), got shape "

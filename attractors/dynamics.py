@@ -32,7 +32,10 @@ class StateMap:
         self.step = as_step(cell, state_shape, dtype, getattr(u, "device", None), who)
         self.rnn_type = self.step.rnn_type
         self.device, self.dtype, self.dim = self.step.device, dtype, self.step.dim
-        self.u = torch.as_tensor(u, dtype=dtype).to(self.device)
+        u = torch.as_tensor(u)
+        # integer inputs (word ids) stay integers for a cell of one's own
+        floating = u.is_floating_point() or self.step.input_size is not None
+        self.u = (u.to(dtype) if floating else u).to(self.device)
         self.step.check_input(self.u, who)
         self._vmappable = True
 

@@ -309,7 +309,8 @@ class OrbitRecorder:
                     state = model(inp, state)
                     output = state[0] if isinstance(state, tuple) else state
                 elif kind == "stepper":
-                    output, state = model(inp.to(model.dtype), state)
+                    output, state = model(inp.to(model.dtype) if inp.is_floating_point() else inp,
+                                          state)
                     if output is None and model.readout is not None:
                         output = model.readout(state)
                 else:

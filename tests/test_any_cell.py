@@ -183,6 +183,22 @@ def test_a_built_in_cell_and_the_same_cell_as_a_function_agree():
         assert torch.allclose(a["output"], b["output"], atol=1e-10)   # h, the cell's output
 
 
+def test_a_cell_of_word_ids_keeps_its_integer_inputs():
+    class WordCell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden_size, self.embed, self.rec = 4, nn.Embedding(10, 4), nn.Linear(4, 4)
+
+        def forward(self, word, h):           # word (B, 1): ids
+            return torch.tanh(self.embed(word[:, 0]) + 0.5 * self.rec(h))
+    torch.manual_seed(0)
+    cell = WordCell()
+    found = fixed_points(cell, torch.tensor([[3], [7]]), n_starts=4)
+    with torch.no_grad():
+        h = found[1][0]["x"]
+        assert torch.allclose(cell.double()(torch.tensor([[7]]), h.unsqueeze(0))[0], h)
+
+
 # ------------------------------------------------------- Lyapunov exponents
 def linear_rnn(blocks, seed=0):
     """A tanh RNN ``h -> tanh(W h)`` with ``W = V blocks V^-1``: near its
