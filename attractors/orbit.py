@@ -24,7 +24,7 @@ from .checks import count, number, tensor
 from .options import first_line
 from .run_files import CheckpointError, save_orbit_file
 from .steps import (BUILTIN, BUILTIN_NAMES, CellError, Step, as_step, find_recurrent,
-                    parse_state_shape, split_return)
+                    parse_state_shape, shape_text, split_return)
 
 
 def add_orbit_options(group, interval_save, n_sequences, seq_len, burnout, std=100.0):
@@ -204,6 +204,7 @@ class OrbitRecorder:
         burnout = count(burnout, "burnout (steps dropped of seq_len)", who, 0, seq_len - 1)
         std = number(std, "std", who)
         max_batch = None if max_batch is None else count(max_batch, "max_batch", who)
+        batch_dim = None if batch_dim is None else count(batch_dim, "batch_dim", who, 0)
         inputs = tensor(inputs, "inputs", who)
         if inputs.dim() == 0 or len(inputs) == 0:
             raise CellError(f"{who}: inputs must be (n_i, *input_shape), one constant input per "
@@ -233,8 +234,14 @@ class OrbitRecorder:
         # Sequence-major layout: trajectory b is input b % n_i, state b // n_i.
         reps = (n_states,) + (1,) * (inputs.dim() - 1)
         self.inputs = inputs.repeat(*reps)
-        self.state0, self.batch_dim = self._initial_state(
-            state, n_states if shared_states else batch, std, batch_dim, recurrent)
+        drawn = n_states if shared_states else batch
+        self.state0, self.batch_dim = self._initial_state(state, drawn, std, batch_dim, recurrent)
+        parts = self.state0 if isinstance(self.state0, (tuple, list)) else (self.state0,)
+        if any(not isinstance(p, torch.Tensor) or p.dim() <= self.batch_dim
+               or p.shape[self.batch_dim] != drawn for p in parts):
+            raise CellError(f"{who}: the initial states are {shape_text(self.state0)}; expected "
+                            f"{drawn} trajectories along batch_dim={self.batch_dim} of every "
+                            "tensor (state(n) must return n states)")
         if shared_states:  # state s of every input: repeat each drawn state n_i times
             self.state0 = self._map_state(
                 self.state0, lambda t: t.repeat_interleave(self.n_inputs, dim=self.batch_dim))
