@@ -159,7 +159,8 @@ class OrbitRecorder:
     * an ``nn.LSTMCell``/``GRUCell``/``RNNCell`` (its output is h);
     * a :class:`attractors.steps.Step` (``as_step(cell)``: a cell of your
       own, stepped one input at a time; its output is what it returns, else
-      its state, the first tensor of a tuple);
+      its state as below; a built-in cell's, the last layer's h), whose
+      weights are read again at every sample;
     * a function ``step(x, state)`` for one time step returning ``(output,
       new_state)``, ``x`` ``(batch, *input_shape)``, ``output`` ``(batch,
       n_out)``; or returning the new state alone, whose values (the first
