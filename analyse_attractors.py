@@ -7,12 +7,13 @@ the epochs where the attractors changed (candidate bifurcations).
 import argparse
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 
-from attractors.api import fixed_points, state_map
+from attractors.api import NoFixedPointWarning, fixed_points, state_map
 from attractors.dynamics import classify_trajectories
 from attractors.orbit_analysis import bifurcation_epochs, summarise
 from attractors.options import (POSITIVE_FLOAT, SEED, OneLineParser, UsageError,
@@ -56,8 +57,10 @@ def analyse_inputs(model, inputs, args, std):
     generator = torch.Generator().manual_seed(args.seed)
     maps = [state_map(model.rnn, u) for u in inputs]
     starts = torch.stack([fmap.random_states(args.n_starts, std, generator) for fmap in maps])
-    points = fixed_points(model.rnn, inputs, starts=starts, settle=args.steps,
-                          newton_steps=args.newton_steps)
+    with warnings.catch_warnings():  # an input without fixed points shows as 0 in the table
+        warnings.simplefilter("ignore", NoFixedPointWarning)
+        points = fixed_points(model.rnn, inputs, starts=starts, settle=args.steps,
+                              newton_steps=args.newton_steps)
     for fmap, start, found in zip(maps, starts, points):
         kinds = classify_trajectories(fmap, start, args.steps, args.record,
                                       lyapunov_steps=args.lyapunov_steps)

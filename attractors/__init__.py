@@ -5,6 +5,8 @@
 - ``options``, ``training``, ``run_files``: the command line of every
   train.py, the bookkeeping of a run, and the files of a run folder;
 - ``rnn``, ``functional``: the RNN factory and a pure step of every cell;
+- ``steps``, ``checks``: one time step of any cell as the analysis sees it,
+  and the one-line errors of a wrong call;
 - ``orbit``, ``orbit_analysis``, ``dynamics``, ``smoothness``, ``chaos``:
   orbit sampling and what an orbit file says, fixed points and Lyapunov
   exponents, loss smoothness, the chaotic 2-unit LSTM;
@@ -13,7 +15,7 @@
 
 The public API for a model of your own (documented in docs/api.md)::
 
-    from attractors import (OrbitRecorder, fixed_points, lyapunov_exponents, state_map,
+    from attractors import (OrbitRecorder, as_step, fixed_points, lyapunov_exponents, state_map,
                             loss_along_line, loss_on_slice, smoothness_vs_length,
                             plot_results)
 """
@@ -21,8 +23,8 @@ import importlib
 
 # Imported when first used (PEP 562), so that what needs no torch (sweep.py,
 # its job processes, the options) starts without importing it.
-_PUBLIC = {"OrbitRecorder": "api", "fixed_points": "api", "lyapunov_exponents": "api",
-           "state_map": "api", "ModelLoss": "api", "loss_along_line": "api",
+_PUBLIC = {"OrbitRecorder": "api", "as_step": "api", "fixed_points": "api",
+           "lyapunov_exponents": "api", "state_map": "api", "ModelLoss": "api", "loss_along_line": "api",
            "loss_on_slice": "api", "smoothness_vs_length": "api", "plot_results": "smoothness"}
 __all__ = list(_PUBLIC)
 

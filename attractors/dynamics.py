@@ -1,84 +1,107 @@
-"""The recurrent layer under a constant input as a map x -> f(x), and what
+"""A recurrent cell under a constant input as a map x -> f(x), and what
 dynamical systems theory asks of it: fixed points with their stability,
 Lyapunov exponents, and the kind of attractor a trajectory ends on.
 
-The state of every RNN type is handled as one flat vector per trajectory
-(LSTM: h and c of every layer, concatenated), so Jacobians are square
-``(D, D)`` matrices. Everything is batched over trajectories and built on
-the pure steps of :mod:`attractors.functional`.
+The state of every cell is handled as one flat vector per trajectory (LSTM:
+h and c of every layer, concatenated; a cell of your own: its state tensors'
+values in order), so Jacobians are square ``(D, D)`` matrices. Everything is
+batched over trajectories and built on the one :class:`attractors.steps.Step`
+of the cell (the pure steps of :mod:`attractors.functional` for the built-in
+cells).
 """
 import torch
 from torch.func import jacrev, jvp, vmap
 
-from .functional import LAYERED_TYPES, LSTM_TYPES, params_of, rnn_type_of, step_function
 from .orbit_analysis import periods
+from .steps import as_step
 
 
 class StateMap:
-    """``f(x) = step(params, u, x)`` on flat states, for one recurrent layer
-    (or ``nn.*Cell``, or orthogonal cell) and a constant input ``u``.
+    """``f(x)``: one step of ``cell`` on flat states under a constant input ``u``.
 
-    ``u`` is one input vector ``(input_size,)``, shared by every state, or
-    one per state, ``(B, input_size)``, for maps applied to ``(B, D)`` states
-    (many inputs at once). The flat state of a trajectory is ``(D,)``: the h
-    of every layer, then (LSTM) the c of every layer; the map runs on the
-    device of the layer's weights, in ``dtype``.
+    ``cell``: anything :func:`attractors.steps.as_step` takes (a built-in
+    module, a model holding one, a :class:`Step`, a cell of your own with
+    ``state_shape``). ``u`` is one input vector ``(input_size,)``, shared by
+    every state, or one per state, ``(B, input_size)``, for maps applied to
+    ``(B, D)`` states (many inputs at once). The flat state of a trajectory
+    is ``(D,)`` (see :meth:`Step.flatten`); the map runs on the device of
+    the cell's weights, in ``dtype``.
     """
 
-    def __init__(self, layer, u, dtype=torch.float64):
-        self.rnn_type = rnn_type_of(layer)
-        self.params = {k: v.to(dtype) for k, v in params_of(layer).items()}
-        self.device = next(iter(self.params.values())).device
-        self.step = step_function(self.rnn_type)
-        inner = getattr(layer, "rnn", layer)
-        self.hidden = inner.hidden_size
-        self.layered = self.rnn_type in LAYERED_TYPES
-        self.lstm = self.rnn_type in LSTM_TYPES
-        self.layers = inner.num_layers if self.layered else 1
-        self.u = torch.as_tensor(u, dtype=dtype).to(self.device)
-        self.dtype = dtype
-        per_tensor = self.layers * self.hidden
-        self.dim = 2 * per_tensor if self.lstm else per_tensor
+    def __init__(self, cell, u, dtype=torch.float64, state_shape=None, who="state_map"):
+        self.step = as_step(cell, state_shape, dtype, getattr(u, "device", None), who)
+        self.rnn_type = self.step.rnn_type
+        self.device, self.dtype, self.dim = self.step.device, dtype, self.step.dim
+        u = torch.as_tensor(u)
+        # integer inputs (word ids) stay integers for a cell of one's own
+        floating = u.is_floating_point() or self.step.input_size is not None
+        self.u = (u.to(dtype) if floating else u).to(self.device)
+        self.step.check_input(self.u, who)
+        self._vmappable = True
 
     def unflatten(self, x):
         """``(*batch, D)`` -> the step's state with batch dims ``*batch``."""
-        batch = x.shape[:-1]
-        parts = x.chunk(2, dim=-1) if self.lstm else (x,)
-        if self.layered:
-            parts = [p.reshape(*batch, self.layers, self.hidden).movedim(-2, 0) for p in parts]
-        return tuple(parts) if self.lstm else parts[0]
+        return self.step.unflatten(x)
 
     def flatten(self, state):
         """The step's state (module layout) -> flat ``(*batch, D)``."""
-        parts = state if self.lstm else (state,)
-        if self.layered:
-            parts = [p.movedim(0, -2).reshape(*p.shape[1:-1], -1) for p in parts]
-        return torch.cat(list(parts), dim=-1)
+        return self.step.flatten(state)
+
+    def _call(self, x, u):
+        """The step's (output, new flat state) from flat states ``(*batch, D)``."""
+        u = u.expand(*x.shape[:-1], u.shape[-1])
+        if not self.step.needs_batch:
+            output, state = self.step(u, self.unflatten(x))
+            return output, self.flatten(state)
+        rows = x.reshape(-1, self.dim)  # a cell of your own sees one batch dimension
+        output, state = self.step(u.reshape(len(rows), -1), self.unflatten(rows))
+        output = None if output is None else output.reshape(*x.shape[:-1], *output.shape[1:])
+        return output, self.flatten(state).reshape(x.shape)
 
     def apply(self, x, u):
         """One step from flat states ``(*batch, D)`` under inputs ``u``
         (broadcast to the batch)."""
-        u = u.expand(*x.shape[:-1], u.shape[-1])
-        return self.flatten(self.step(self.params, u, self.unflatten(x)))
+        return self._call(x, u)[1]
 
     def __call__(self, x):
         """One step from flat states ``(*batch, D)``."""
         return self.apply(x, self.u)
 
     def output(self, x):
-        """The layer's output (last layer's h) of flat states ``(*batch, D)``."""
-        per_tensor = self.layers * self.hidden
-        return x[..., per_tensor - self.hidden:per_tensor]
+        """The cell's output at flat states ``(*batch, D)``: for the built-in
+        cells the last layer's h; for a cell of your own the output its step
+        returns from ``x`` (or, if it returns only the state, its first
+        tensor after the step). At a fixed point, the output there."""
+        if self.step.readout is not None:
+            return self.step.readout(self.unflatten(x))
+        with torch.no_grad():
+            output, new = self._call(x, self.u)
+        if output is None:
+            new = self.unflatten(new)
+            output = new[0] if self.step.tuple_state else new
+        return output
 
     def jacobian(self, x, u=None):
         """``(*batch, D, D)`` Jacobians of f at flat states ``x``; ``u``
-        (default: the map's inputs) may hold one input per state."""
+        (default: the map's inputs) may hold one input per state. Computed
+        row by row under ``torch.vmap``; a step that ``vmap`` cannot run
+        falls back to plain reverse mode over the batch."""
         u = self.u if u is None else u
         flat = x.reshape(-1, self.dim)
-        if u.dim() == 1:
-            jac = vmap(jacrev(lambda y: self.apply(y, u)))(flat)
-        else:
-            jac = vmap(jacrev(self.apply))(flat, u.reshape(-1, u.shape[-1]))
+        jac = None
+        if self._vmappable:
+            try:
+                if u.dim() == 1:
+                    jac = vmap(jacrev(lambda y: self.apply(y, u)))(flat)
+                else:
+                    jac = vmap(jacrev(self.apply))(flat, u.reshape(-1, u.shape[-1]))
+            except Exception:  # noqa: BLE001 (any failure of vmap: the plain way below)
+                self._vmappable = False
+        if jac is None:
+            us = u.expand(len(flat), u.shape[-1]) if u.dim() == 1 else u.reshape(len(flat), -1)
+            # rows are independent, so d(sum over rows of f)/dx holds every row's Jacobian
+            jac = torch.autograd.functional.jacobian(lambda y: self.apply(y, us).sum(0), flat)
+            jac = jac.permute(1, 0, 2)
         return jac.reshape(*x.shape[:-1], self.dim, self.dim)
 
     def iterate(self, x, steps):
@@ -90,19 +113,37 @@ class StateMap:
     def random_states(self, n, std=1.0, generator=None):
         """``n`` flat states, Gaussian with standard deviation ``std`` (drawn
         on the CPU, so a seed gives the same states on every device)."""
-        return (std * torch.randn(n, self.dim, dtype=self.dtype, generator=generator)).to(self.device)
+        states = std * torch.randn(n, self.dim, dtype=self.dtype, generator=generator)
+        return states.to(self.device)
+
+
+def random_starts(shape, std, generator, box=None, dtype=torch.float64):
+    """Random flat states of ``shape`` ``(..., D)``: Gaussian with standard
+    deviation ``std``, or, in a ``box`` (two ``(D,)`` tensors), uniform along
+    its finite sides (and clamped into the half-open ones)."""
+    starts = std * torch.randn(*shape, dtype=dtype, generator=generator)
+    if box is not None:
+        low, high = (b.to(dtype) for b in box)
+        finite = torch.isfinite(low) & torch.isfinite(high)
+        span = torch.where(finite, high - low, torch.zeros_like(low))
+        uniform = low.nan_to_num(0.0, 0.0, 0.0) + span * torch.rand(*shape, dtype=dtype,
+                                                                     generator=generator)
+        starts = torch.where(finite, uniform, starts.clamp(low, high))
+    return starts
 
 
 def newton(fmap, starts, newton_steps=50, tol=1e-9):
     """Newton's method on ``f(x) - x = 0`` from every row of ``starts``
-    ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`).
-    Returns the end points ``(B, D)`` and their residuals ``|f(x) - x|``."""
+    ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`),
+    until every residual ``|f(x) - x|`` is below ``tol`` or after
+    ``newton_steps`` steps. Returns the end points ``(B, D)`` and their
+    residuals."""
     x = starts.to(device=fmap.device, dtype=fmap.dtype).clone()
     eye = torch.eye(fmap.dim, dtype=fmap.dtype, device=fmap.device)
     for _ in range(newton_steps):
         with torch.no_grad():
             residual = fmap(x) - x
-        if residual.abs().max() < tol:
+        if residual.norm(dim=-1).max() < tol:
             break
         jac = fmap.jacobian(x)
         try:
@@ -115,48 +156,86 @@ def newton(fmap, starts, newton_steps=50, tol=1e-9):
     return x, residual
 
 
-def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6, group_size=None):
+class FixedPoints(list):
+    """The distinct fixed points found for one input (a list of dicts, see
+    :func:`find_fixed_points`), with what was left out: ``outside``, the
+    distinct points outside the box (dicts of the same form);
+    ``unconverged``, how many starts did not reach a residual below ``tol``;
+    ``starts``, how many starts there were."""
+
+    def __init__(self, points=(), outside=(), unconverged=0, starts=0):
+        super().__init__(points)
+        self.outside, self.unconverged, self.starts = list(outside), unconverged, starts
+
+
+def _distinct(x, rows, dedup_tol):
+    chosen = []
+    for i in rows:
+        if not any((x[i] - x[j]).abs().max() < dedup_tol for j in chosen):
+            chosen.append(i)
+    return chosen
+
+
+def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6, group_size=None,
+                      box=None):
     """Newton's method on ``f(x) - x = 0`` from every row of ``starts``.
 
-    Returns a list of dicts (one per distinct fixed point, in order of first
-    discovery) with the state ``x``, the residual ``|f(x) - x|``, the Jacobian's
-    eigenvalues, the spectral radius and ``stable`` (radius below 1).
+    Returns a :class:`FixedPoints` list of dicts, one per distinct fixed
+    point (residual ``|f(x) - x|`` at most ``tol``; points closer than
+    ``dedup_tol`` in every coordinate are one), in order of first
+    discovery, with the state ``x``, the ``residual``, the Jacobian's
+    ``eigenvalues``, the ``spectral_radius`` and ``stable`` (radius below 1).
+    ``box`` ``(low, high)`` (numbers or ``(D,)`` tensors): points with a
+    coordinate outside ``[low, high]`` go to the list's ``outside``.
 
     With ``group_size`` G, the rows come in consecutive groups of G, each
     group under an input of its own (``fmap.u`` holds one input per row): all
     groups are solved as one batch, and the result is one such list per group.
     """
     x, residual = newton(fmap, starts, newton_steps, tol)
-    rows = range(len(x))
-    groups = [rows] if group_size is None else [rows[i:i + group_size]
-                                                for i in range(0, len(x), group_size)]
-    kept = []  # per group: the rows of its distinct fixed points
+    converged = torch.isfinite(residual) & (residual <= tol)
+    inside = converged.clone()
+    if box is not None:
+        low, high = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in box)
+        inside &= ((x >= low) & (x <= high)).all(dim=-1)
+    size = len(x) if group_size is None else group_size
+    groups = [range(i, i + size) for i in range(0, len(x), size)]
+    kept = []  # per group: the rows of its distinct points, inside and outside the box
     for group in groups:
-        chosen = []
-        for i in group:
-            ri = residual[i]
-            if not torch.isfinite(ri) or ri > max(tol * 1e3, 1e-6):
-                continue
-            if any((x[i] - x[j]).abs().max() < dedup_tol for j in chosen):
-                continue
-            chosen.append(i)
-        kept.append(chosen)
-    flat = [i for chosen in kept for i in chosen]
+        kept.append((_distinct(x, [i for i in group if inside[i]], dedup_tol),
+                     _distinct(x, [i for i in group if converged[i] and not inside[i]],
+                               dedup_tol)))
+    flat = [i for rows in kept for part in rows for i in part]
     if flat:  # the Jacobians and eigenvalues of every distinct point, as one batch
         index = torch.tensor(flat, device=x.device)
         u = fmap.u if fmap.u.dim() == 1 else fmap.u[index]
         eigenvalues = torch.linalg.eigvals(fmap.jacobian(x[index], u))
         radii = eigenvalues.abs().amax(dim=-1).tolist()
-    found, k = [], 0
-    for chosen in kept:
-        points = []
-        for i in chosen:
-            points.append({"x": x[i], "residual": residual[i].item(),
-                           "eigenvalues": eigenvalues[k], "spectral_radius": radii[k],
-                           "stable": radii[k] < 1})
-            k += 1
-        found.append(points)
+    described = {}
+    for k, i in enumerate(flat):
+        described[i] = {"x": x[i], "residual": residual[i].item(), "eigenvalues": eigenvalues[k],
+                        "spectral_radius": radii[k], "stable": radii[k] < 1}
+    found = [FixedPoints([described[i] for i in rows_in], [described[i] for i in rows_out],
+                         sum(1 for i in group if not converged[i]), len(group))
+             for group, (rows_in, rows_out) in zip(groups, kept)]
     return found[0] if group_size is None else found
+
+
+def push(f, x, basis):
+    """``f(x)`` and ``J(x) v`` for each column ``v`` of ``basis`` ``(batch, D,
+    k)``. A :class:`StateMap` multiplies by its Jacobians (vmapped reverse
+    mode; faster than one forward-mode product per vector, several times so
+    for the whole spectrum: benchmarks/bench_lyapunov.py); any other ``f``
+    takes one forward-mode product per column."""
+    if isinstance(f, StateMap):
+        with torch.no_grad():
+            x_next = f(x)
+        return x_next, f.jacobian(x) @ basis
+    pushed = []
+    for j in range(basis.shape[-1]):
+        x_next, tangent = jvp(f, (x,), (basis[..., j],))
+        pushed.append(tangent)
+    return x_next.detach(), torch.stack(pushed, dim=-1)
 
 
 def lyapunov_exponents(f, x0, steps=1000, burnout=200, k=1, generator=None):
@@ -164,37 +243,37 @@ def lyapunov_exponents(f, x0, steps=1000, burnout=200, k=1, generator=None):
     trajectories of the map ``f`` from each row of ``x0``: ``(batch, k)``.
 
     ``f`` maps flat states ``(batch, D)`` to ``(batch, D)`` (a
-    :class:`StateMap`, or any differentiable function). Tangent vectors are
-    carried with Jacobian-vector products and re-orthonormalised (QR; plain
-    renormalisation when k = 1) every step, after ``burnout`` steps."""
+    :class:`StateMap`, or any differentiable function). ``k`` tangent
+    vectors, orthonormal and random at ``x0``, are pushed by the Jacobian
+    (see :func:`push`) and re-orthonormalised (QR) at every step, the
+    ``burnout`` steps included, so that both the state and the frame have
+    settled when the ``steps`` averaged begin (the standard algorithm of
+    Benettin et al., 1980): what is left of the start falls as 1/steps."""
     x = x0
-    with torch.no_grad():
-        for _ in range(burnout):
-            x = f(x)
     batch, dim = x.shape
     basis = torch.randn(batch, dim, k, dtype=x.dtype, generator=generator).to(x.device)
     basis, _ = torch.linalg.qr(basis)
     sums = torch.zeros(batch, k, dtype=x.dtype, device=x.device)
-    for _ in range(steps):
-        pushed = []
-        for j in range(k):  # J v for each tangent vector, all trajectories at once
-            x_next, tangent = jvp(f, (x,), (basis[..., j],))
-            pushed.append(tangent)
-        x = x_next.detach()
-        basis, r = torch.linalg.qr(torch.stack(pushed, dim=-1))
-        growth = r.diagonal(dim1=-2, dim2=-1).abs().clamp_min(1e-300)
-        sums += growth.log()
+    for t in range(burnout + steps):
+        x, pushed = push(f, x, basis)
+        basis, r = torch.linalg.qr(pushed)
+        if t >= burnout:
+            growth = r.diagonal(dim1=-2, dim2=-1).abs().clamp_min(1e-300)
+            sums += growth.log()
     return sums / steps
 
 
 def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rtol=1e-6,
-                          lyapunov_steps=500, chaos_threshold=1e-3):
+                          lyapunov_steps=500, chaos_threshold=1e-3, seed=0):
     """Simulate from each row of ``x0`` and name what it settles on.
 
     Returns one dict per trajectory: ``kind`` ('fixed point', 'periodic',
     'quasi-periodic', 'chaotic'), ``period`` (0 when not periodic) and the
-    largest Lyapunov exponent ``lyapunov``."""
+    largest Lyapunov exponent ``lyapunov``, averaged over ``lyapunov_steps``
+    after the last ``record`` steps, through which its tangent vector (random,
+    from ``seed``) is carried."""
     x = fmap.iterate(x0.to(fmap.dtype), steps - record)
+    before_record = x
     states = []
     with torch.no_grad():
         for _ in range(record):
@@ -203,7 +282,9 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
     states = torch.stack(states)                     # (record, batch, D)
     scale = (states.amax(dim=(0, 1)) - states.amin(dim=(0, 1))).max().item()
     found = periods(states.cpu().numpy(), rtol * max(scale, 1.0), max_period)
-    exponents = lyapunov_exponents(fmap, x, steps=lyapunov_steps, burnout=0)[:, 0]
+    generator = torch.Generator().manual_seed(seed)
+    exponents = lyapunov_exponents(fmap, before_record, steps=lyapunov_steps, burnout=record,
+                                   generator=generator)[:, 0]
     results = []
     for period, lam in zip(found.tolist(), exponents.tolist()):
         if period == 1:
@@ -214,4 +295,3 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
             kind = "chaotic" if lam > chaos_threshold else "quasi-periodic"
         results.append({"kind": kind, "period": period, "lyapunov": lam})
     return results
-

@@ -149,7 +149,8 @@ def _unwrap(module):
 
 def rnn_type_of(module):
     """The name of the cell in ``module``: LSTM, GRU, RNN, RNN_RELU, LSTMCell,
-    GRUCell, RNNCell, RNNCell_RELU, exprnn, ..."""
+    GRUCell, RNNCell, RNNCell_RELU, exprnn, ... (``batch_first`` modules
+    included: the step's state layout is the same)."""
     module = _unwrap(module)
     if isinstance(module, OrthogonalRNN):
         return module.mode
@@ -159,14 +160,17 @@ def rnn_type_of(module):
         return "GRUCell"
     if isinstance(module, nn.RNNCell):
         return "RNNCell" if module.nonlinearity == "tanh" else "RNNCell_RELU"
-    if isinstance(module, nn.RNNBase):
-        if module.batch_first or module.bidirectional or getattr(module, "proj_size", 0):
-            raise ValueError("the functional step covers only sequence-first, "
-                             "one-directional RNNs without projections")
+    if isinstance(module, nn.RNNBase):  # batch_first does not change one step
+        if module.bidirectional:
+            raise ValueError(f"no functional step for a bidirectional {module.mode} "
+                             "(bidirectional=True)")
+        if getattr(module, "proj_size", 0):
+            raise ValueError(f"no functional step for an LSTM with proj_size={module.proj_size}")
         if module.mode == "RNN_RELU":
             return "RNN_RELU"
         return module.mode if module.mode in TORCH_TYPES else "RNN"
-    raise TypeError(f"no functional step for {type(module).__name__}")
+    raise TypeError(f"no functional step for {type(module).__name__}: expected nn.LSTM, nn.GRU, "
+                    "nn.RNN, their *Cell versions, an OrthogonalRNN or a RecurrentLayer")
 
 
 def step_function(rnn_type):

@@ -20,7 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import count, number, tensor
+from .options import first_line
 from .run_files import CheckpointError, save_orbit_file
+from .steps import (BUILTIN, BUILTIN_NAMES, CellError, Step, as_step, find_recurrent,
+                    parse_state_shape, shape_text, split_return)
 
 
 def add_orbit_options(group, interval_save, n_sequences, seq_len, burnout, std=100.0):
@@ -127,23 +131,18 @@ class SamplesFile:
 
 # ------------------------------------------------------------ the recorder
 def _find_recurrent(model):
-    """The recurrent module whose state the recorder can draw: the module
-    itself, its ``.rnn``, or its only ``nn.RNNBase``/``nn.RNNCellBase``/
-    orthogonal submodule; None if there is none (or several)."""
-    from expRNN import OrthogonalRNN
-    kinds = (nn.RNNBase, nn.RNNCellBase, OrthogonalRNN)
-    if isinstance(model, kinds):
-        return model
+    """The recurrent module whose state the recorder draws: this project's
+    ``RecurrentLayer`` at ``.rnn``, else the model itself or its only
+    built-in recurrent submodule (at any attribute); None if there is none."""
     inner = getattr(model, "rnn", None)
     if isinstance(inner, nn.Module) and hasattr(inner, "initial_state"):
         return inner  # this project's RecurrentLayer
-    if isinstance(inner, kinds):
-        return inner
-    if isinstance(model, nn.Module):
-        found = [m for m in model.modules() if isinstance(m, kinds)]
-        if len(found) == 1:
-            return found[0]
-    return None
+    try:
+        return find_recurrent(model, "OrbitRecorder")
+    except CellError as e:
+        raise CellError(f"{first_line(e).split('; pass')[0]}; the recorder cannot tell which "
+                        "one carries the model's state: pass state= (the shape of one "
+                        "trajectory's state, or a function of n making n states)") from None
 
 
 class OrbitRecorder:
@@ -151,45 +150,70 @@ class OrbitRecorder:
 
     ``model`` is one of
 
-    * a module called ``model(inp, state) -> (output, state)``, sequence
-      first: ``inp`` ``(seq_len, batch, *input_shape)``, ``output``
+    * a module called ``model(inp, state) -> (output, state)`` on whole
+      sequences: ``inp`` ``(seq_len, batch, *input_shape)``, ``output``
       ``(seq_len, batch, n_out)`` (an ``nn.LSTM``/``GRU``/``RNN``, or a
-      model of your own built around one);
+      model of your own built around one); batch first (``(batch, seq_len,
+      ...)`` in and out) with ``batch_first=True``, which is the default when
+      the model's recurrent module has ``batch_first=True``;
     * an ``nn.LSTMCell``/``GRUCell``/``RNNCell`` (its output is h);
-    * a function ``step(x, state) -> (output, state)`` for one time step,
-      ``x`` ``(batch, *input_shape)``, ``output`` ``(batch, n_out)``.
+    * a :class:`attractors.steps.Step` (``as_step(cell)``: a cell of your
+      own, stepped one input at a time; its output is what it returns, else
+      its state as below; a built-in cell's, the last layer's h), whose
+      weights are read again at every sample;
+    * a function ``step(x, state)`` for one time step returning ``(output,
+      new_state)``, ``x`` ``(batch, *input_shape)``, ``output`` ``(batch,
+      n_out)``; or returning the new state alone, whose values (the first
+      tensor's, for a tuple) are then the output, ``(batch, values)``.
 
     ``inputs`` is ``(n_i, *input_shape)``: one constant input per row (a
-    frequency, a one-hot symbol, a word id). ``n_states`` random initial
-    states (the same at every sample) are run with each input for
-    ``seq_len`` steps; the first ``burnout`` outputs are dropped.
-
-    The initial states are drawn here, once, ``std`` times a standard
-    normal, unless ``state`` says otherwise:
+    frequency, a one-hot symbol, a word id). Every input is run from
+    ``n_states`` initial states for ``seq_len`` steps; the first ``burnout``
+    outputs are dropped. There are ``n_states * n_i`` trajectories;
+    trajectory ``b`` has input ``b % n_i`` and is recorded as state
+    ``b // n_i``. By default each trajectory draws an initial state of its
+    own (``n_states * n_i`` different states, as the original code did);
+    with ``shared_states=True`` the ``n_states`` states are drawn once and
+    shared by all inputs. The states are drawn here, once (the same at every
+    sample), ``std`` times a standard normal, unless ``state`` says otherwise:
 
     * None: inferred for ``nn.LSTM``/``GRU``/``RNN`` (any number of layers),
-      the ``nn.*Cell`` modules, orthogonal cells, and a model holding
-      exactly one of them (or this project's ``RecurrentLayer`` at ``.rnn``);
-    * a shape (tuple of ints): one trajectory's state is a tensor of that
-      shape; the states are ``std * randn(n, *shape)``;
+      the ``nn.*Cell`` modules, orthogonal cells, a :class:`Step`, and a
+      model holding exactly one of them (or this project's ``RecurrentLayer``
+      at ``.rnn``);
+    * a shape (tuple of ints; a tuple of shapes for a tuple state): one
+      trajectory's state, with the trajectories inserted at ``batch_dim``
+      (e.g. ``state=(2, 8), batch_dim=1``: ``std * randn(2, n, 8)``);
     * a function ``state(n)`` returning the initial state of ``n``
-      trajectories (a tensor or a tuple of tensors; ``std`` is not applied).
+      trajectories (a tensor or a tuple of tensors; ``std`` is not applied),
+      called once with ``n = n_states * n_i`` (``n_states`` when shared).
 
-    ``batch_dim`` is the trajectory dimension of the state tensors (default:
-    1 for ``nn.LSTM``/``GRU``/``RNN``, else 0). ``projection`` maps the kept
+    ``batch_dim`` is the trajectory dimension of the state tensors; default:
+    1 for ``nn.LSTM``/``GRU``/``RNN`` and a ``RecurrentLayer`` of those
+    (``(num_layers, batch, hidden)``), else 0. ``projection`` maps the kept
     outputs ``(steps, batch, n_out)`` to the recorded values;
     ``feedback_model``, if given, is run from the same states and its
     projected outputs appended; ``max_batch`` caps the trajectories run at
-    once. Trajectory ``b`` has input ``b % n_i`` and state ``b // n_i``.
+    once.
     """
 
     def __init__(self, model, inputs, n_states, seq_len, burnout, std=1.0, projection=None,
-                 feedback_model=None, max_batch=None, state=None, batch_dim=None):
-        if not 0 <= burnout < seq_len:
-            raise ValueError(f"burnout ({burnout}) must be in [0, seq_len={seq_len})")
-        if n_states < 1:
-            raise ValueError("n_states must be at least 1")
-        inputs = torch.as_tensor(inputs)
+                 feedback_model=None, max_batch=None, state=None, batch_dim=None,
+                 batch_first=None, shared_states=False):
+        who = "OrbitRecorder"
+        n_states, seq_len = count(n_states, "n_states", who), count(seq_len, "seq_len", who)
+        burnout = count(burnout, "burnout (steps dropped of seq_len)", who, 0, seq_len - 1)
+        std = number(std, "std", who)
+        max_batch = None if max_batch is None else count(max_batch, "max_batch", who)
+        batch_dim = None if batch_dim is None else count(batch_dim, "batch_dim", who, 0)
+        inputs = tensor(inputs, "inputs", who)
+        if inputs.dim() == 0 or len(inputs) == 0:
+            raise CellError(f"{who}: inputs must be (n_i, *input_shape), one constant input per "
+                            f"row, got shape {tuple(inputs.shape)}")
+        size = getattr(model, "input_size", None) if isinstance(model, BUILTIN + (Step,)) else None
+        if size is not None and inputs[0].numel() != size:
+            raise CellError(f"{who}: the inputs have {inputs[0].numel()} values each but "
+                            f"{type(model).__name__} takes input_size={size}")
         self.model = model
         self.n_inputs = inputs.shape[0]
         self.n_sequences = n_states
@@ -199,12 +223,29 @@ class OrbitRecorder:
         self.feedback_model = feedback_model
         self.max_batch = max_batch
         self.kind = ("cell" if isinstance(model, nn.RNNCellBase) else
+                     "stepper" if isinstance(model, Step) else
                      "sequence" if isinstance(model, nn.Module) else "step")
+        if self.kind == "step" and not callable(model):
+            raise CellError(f"{who}: model must be a module or a step function, "
+                            f"got {type(model).__name__}")
+        recurrent = _find_recurrent(model) if self.kind == "sequence" and state is None else None
+        self.batch_first = (bool(getattr(recurrent, "batch_first", False)) if batch_first is None
+                            else batch_first)
         batch = self.n_inputs * n_states
         # Sequence-major layout: trajectory b is input b % n_i, state b // n_i.
         reps = (n_states,) + (1,) * (inputs.dim() - 1)
         self.inputs = inputs.repeat(*reps)
-        self.state0, self.batch_dim = self._initial_state(state, batch, std, batch_dim)
+        drawn = n_states if shared_states else batch
+        self.state0, self.batch_dim = self._initial_state(state, drawn, std, batch_dim, recurrent)
+        parts = self.state0 if isinstance(self.state0, (tuple, list)) else (self.state0,)
+        if any(not isinstance(p, torch.Tensor) or p.dim() <= self.batch_dim
+               or p.shape[self.batch_dim] != drawn for p in parts):
+            raise CellError(f"{who}: the initial states are {shape_text(self.state0)}; expected "
+                            f"{drawn} trajectories along batch_dim={self.batch_dim} of every "
+                            "tensor (state(n) must return n states)")
+        if shared_states:  # state s of every input: repeat each drawn state n_i times
+            self.state0 = self._map_state(
+                self.state0, lambda t: t.repeat_interleave(self.n_inputs, dim=self.batch_dim))
         self.samples = []
         self.file = None
         self._pending = None  # samples counted by a loaded checkpoint, still in the file
@@ -212,7 +253,11 @@ class OrbitRecorder:
         self.crc32 = 0  # running CRC-32 of the samples written to the file
 
     # -- initial states -----------------------------------------------------
-    def _initial_state(self, state, batch, std, batch_dim):
+    @staticmethod
+    def _map_state(state, fn):
+        return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
+
+    def _initial_state(self, state, batch, std, batch_dim, recurrent):
         device = self.inputs.device
 
         def fill(*shape, device):
@@ -221,22 +266,27 @@ class OrbitRecorder:
             made = state(batch)
             return made, 0 if batch_dim is None else batch_dim
         if state is not None:
-            return fill(batch, *tuple(state), device=device), 0 if batch_dim is None else batch_dim
-        recurrent = _find_recurrent(self.model)
-        if recurrent is None:
-            raise ValueError("cannot tell the state of this model: pass state= (the shape of "
-                             "one trajectory's state, or a function of n making n states)")
-        if hasattr(recurrent, "initial_state"):  # this project's RecurrentLayer
-            made = recurrent.initial_state(batch, device, fill)
-            return made, recurrent.batch_dim if batch_dim is None else batch_dim
-        from .functional import LAYERED_TYPES, rnn_type_of
-        from .rnn import initial_state
-        rnn_type = rnn_type_of(recurrent)
-        dtype = next(recurrent.parameters()).dtype
-        made = initial_state(rnn_type, getattr(recurrent, "num_layers", 1),
-                             recurrent.hidden_size, (batch,), fill, dtype=dtype, device=device)
-        layered = rnn_type in LAYERED_TYPES
-        return made, (1 if layered else 0) if batch_dim is None else batch_dim
+            shapes, tuple_state = parse_state_shape(state, "OrbitRecorder")
+            bd = 0 if batch_dim is None else batch_dim
+            made = [fill(*s[:bd], batch, *s[bd:], device=device) for s in shapes]
+            return tuple(made) if tuple_state else made[0], bd
+        if self.kind == "stepper":
+            return self.model.initial_state((batch,), fill), (self.model.batch_dim
+                                                                if batch_dim is None else batch_dim)
+        if self.kind == "sequence" and recurrent is None:
+            raise CellError("OrbitRecorder: cannot tell the state of this model (it holds no "
+                            f"built-in recurrent module: {BUILTIN_NAMES}); pass state= (the "
+                            "shape of one trajectory's state, or a function of n making n states)")
+        if self.kind == "step":
+            raise CellError("OrbitRecorder: a step function needs state= (the shape of one "
+                            "trajectory's state, or a function of n making n states)")
+        if hasattr(recurrent or self.model, "initial_state"):  # this project's RecurrentLayer
+            layer = recurrent or self.model
+            made = layer.initial_state(batch, device, fill)
+            return made, layer.batch_dim if batch_dim is None else batch_dim
+        step = as_step(recurrent or self.model, who="OrbitRecorder")
+        made = step.initial_state((batch,), fill)
+        return made, step.batch_dim if batch_dim is None else batch_dim
 
     def select_state(self, state, index):
         """The part of ``state`` for the trajectories ``index``."""
@@ -253,7 +303,12 @@ class OrbitRecorder:
         inp = self.inputs[index]
         state = self.select_state(self.state0, index)
         if kind == "sequence":
-            output, _ = model(inp.unsqueeze(0).expand(self.seq_len, *inp.shape), state)
+            if self.batch_first and model is self.model:
+                output, _ = model(inp.unsqueeze(1).expand(inp.shape[0], self.seq_len,
+                                                          *inp.shape[1:]), state)
+                output = output.transpose(0, 1)
+            else:
+                output, _ = model(inp.unsqueeze(0).expand(self.seq_len, *inp.shape), state)
             kept = output[self.burnout:]
         else:
             outputs = []
@@ -261,8 +316,16 @@ class OrbitRecorder:
                 if kind == "cell":
                     state = model(inp, state)
                     output = state[0] if isinstance(state, tuple) else state
+                elif kind == "stepper":
+                    output, state = model(inp.to(model.dtype) if inp.is_floating_point() else inp,
+                                          state)
+                    if output is None and model.readout is not None:
+                        output = model.readout(state)
                 else:
-                    output, state = model(inp, state)
+                    output, state = split_return(model(inp, state), state, "the step")
+                if output is None:  # a step that returns its state alone: (batch, values)
+                    first = state[0] if isinstance(state, tuple) else state
+                    output = first.movedim(self.batch_dim, 0).reshape(len(inp), -1)
                 if t >= self.burnout:
                     outputs.append(output)
             kept = torch.stack(outputs)
@@ -274,6 +337,8 @@ class OrbitRecorder:
     def record(self):
         """Take one sample now: every trajectory, from the same initial
         states. A module runs in evaluation mode (its mode is put back)."""
+        if self.kind == "stepper":
+            self.model.refresh()  # the weights as they are now
         module = self.model if isinstance(self.model, nn.Module) else None
         was_training = module is not None and module.training
         if module is not None:

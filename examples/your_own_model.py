@@ -114,20 +114,17 @@ def main(argv=None):
 
     # --- fixed points, stability, Lyapunov exponents of the trained GRU ------
     # A GRU's state stays in (-1, 1) once it starts there (each step mixes the
-    # old state with a tanh); starts outside would find "fixed points" of
-    # saturated gates that the network never reaches.
-    n_starts = 16 if args.tiny else 64
-    generator = torch.Generator().manual_seed(0)
-    starts = 2 * torch.rand(n_starts, model.gru.hidden_size, generator=generator) - 1
-    found = fixed_points(model.gru, probes, starts=starts, settle=50 if args.tiny else 200)
+    # old state with a tanh): the search starts in that box and keeps the
+    # points inside. Newton's method can also land far outside, where
+    # saturated gates make the map the identity along some directions
+    # (eigenvalue 1): fixed points of the arithmetic that no trajectory
+    # visits, counted in .outside.
+    found = fixed_points(model.gru, probes, n_starts=16 if args.tiny else 64, box=(-1, 1),
+                         settle=50 if args.tiny else 200)
     for label, points in zip(("0", "+1", "-1"), found):
-        # Newton's method can also land far outside (-1, 1), where saturated
-        # gates make the map the identity along some directions (eigenvalue
-        # 1): fixed points of the arithmetic that no trajectory visits.
-        inside = [p for p in points if p["x"].abs().max() <= 1]
-        print(f"input {label}: {len(inside)} fixed point(s) in (-1, 1)^H "
-              f"({len(points) - len(inside)} outside left out)")
-        for p in inside:
+        print(f"input {label}: {len(points)} fixed point(s) in (-1, 1)^H "
+              f"({len(points.outside)} outside left out)")
+        for p in points:
             readout = model.readout(p["output"].to(model.readout.weight)).item()
             print(f"  fixed point: {'stable  ' if p['stable'] else 'unstable'} "
                   f"spectral radius {p['spectral_radius']:.3f}, read-out {readout:+.3f}")

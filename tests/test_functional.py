@@ -45,7 +45,7 @@ def test_bare_modules_and_lstm_without_bias():
     assert torch.allclose(outputs, expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("module", [nn.LSTM(1, 2, batch_first=True),
+@pytest.mark.parametrize("module", [nn.LSTM(1, 2, proj_size=1),
                                     nn.GRU(1, 2, bidirectional=True),
                                     nn.Linear(1, 2)])
 def test_unsupported_modules_are_refused(module):
