@@ -63,6 +63,20 @@ def count_distinct(points, tol):
     return len(reps)
 
 
+# Longer periods are a sampled cycle whose period happens to be near a whole
+# number of steps: the same long-run behaviour as a quasi-periodic one.
+SHORT_PERIOD = 8
+
+
+def regime(n_fixed, periods, aperiodic):
+    """The key of a long-run behaviour: ``n_fixed`` distinct fixed points,
+    the ``periods`` up to SHORT_PERIOD, and ``A`` where a trajectory is
+    aperiodic or of a longer period (it oscillates), e.g. ``1F|2P|A``."""
+    short = [p for p in periods if p <= SHORT_PERIOD]
+    oscillating = aperiodic or len(short) < len(periods)
+    return f"{n_fixed}F|{'/'.join(map(str, short))}P|{'A' if oscillating else ''}"
+
+
 def summarise(trajectory, interval, rtol=1e-3, atol=1e-6, max_period=None):
     """One row per (sample, input): the epoch, how many initial states end on a
     fixed point / a periodic orbit / something aperiodic, the periods seen,
@@ -85,7 +99,7 @@ def summarise(trajectory, interval, rtol=1e-3, atol=1e-6, max_period=None):
                 "distinct_fixed_points": n_distinct,
                 "signature": f"{n_distinct}F|{'/'.join(map(str, seen))}P|{int((p == 0).sum())}A",
                 # the signature without the count of aperiodic trajectories
-                "regime": f"{n_distinct}F|{'/'.join(map(str, seen))}P|{'A' if (p == 0).any() else ''}",
+                "regime": regime(n_distinct, seen, (p == 0).any()),
             })
     return pd.DataFrame(rows)
 
@@ -124,21 +138,21 @@ FIXED_POINTS, OTHER = "fixed points changed", "attractors changed"
 PERSIST, WINDOW = 3, 5
 
 
-def oscillates(regime):
-    """Whether a ``regime`` of :func:`summarise` has trajectories that do not
-    settle on a fixed point (a period k > 1 or aperiodic)."""
-    _, periods, aperiodic = regime.split("|")
+def oscillates(key):
+    """Whether a regime ``key`` has trajectories that do not settle on a
+    fixed point (a period k > 1 or aperiodic)."""
+    _, periods, aperiodic = key.split("|")
     return periods != "P" or aperiodic == "A"
 
 
-def describe_regime(regime):
-    """Words for a ``regime``, e.g. '1 fixed point', 'period 2/4' or
-    '1 fixed point + aperiodic'."""
-    fixed, periods, aperiodic = regime.split("|")
+def describe_regime(key):
+    """Words for a regime ``key``, e.g. '1 fixed point', 'period 2/4' or
+    '1 fixed point + oscillating' (aperiodic or a period above SHORT_PERIOD)."""
+    fixed, periods, aperiodic = key.split("|")
     n = int(fixed[:-1])
     parts = [f"{n} fixed point{'s' if n != 1 else ''}"] if n else []
     parts += [f"period {periods[:-1]}"] if periods != "P" else []
-    parts += ["aperiodic"] if aperiodic else []
+    parts += ["oscillating"] if aperiodic else []
     return " + ".join(parts) or "nothing"
 
 
@@ -213,8 +227,10 @@ def _median_loss(history, low, high):
 def group_changes(changes, n_inputs, interval, window=WINDOW, history=None):
     """The persistent changes of all inputs grouped by epoch, strongest first.
 
-    Sorted by epoch, a group takes every change of its kind (an oscillation
-    born, lost, ...) within ``window`` samples of its first. Columns: ``epoch`` (the median of its changes' epochs, the
+    Sorted by epoch, a change joins the group of its kind (an oscillation
+    born, lost, ...) whose last change is at most ``window`` samples before
+    it, so that one bifurcation reached by the inputs one after another is
+    one group. Columns: ``epoch`` (the median of its changes' epochs, the
     lower one of two), ``first``, ``last``, ``inputs`` (how many inputs
     changed) of ``n_inputs``, ``kind`` and ``change`` (the most common among
     its changes; ``(k of n)`` when they differ), ``input_list``; with a
@@ -224,7 +240,7 @@ def group_changes(changes, n_inputs, interval, window=WINDOW, history=None):
     go to the earlier one."""
     groups, span = [], window * interval
     for _, row in changes.sort_values(["epoch", "input"]).iterrows():
-        same = [g for g in groups if g[0].kind == row.kind and row.epoch - g[0].epoch <= span]
+        same = [g for g in groups if g[-1].kind == row.kind and row.epoch - g[-1].epoch <= span]
         if same:
             same[-1].append(row)
         else:

@@ -120,7 +120,7 @@ def test_persistent_bifurcations_are_found_through_the_noise():
     assert found == [(0, 105, BORN), (2, 110, BORN), (1, 155, "fixed points changed"),
                      (1, 230, BORN)]
     assert list(report.persistent["change"])[:3] == [
-        "1 fixed point -> aperiodic", "1 fixed point -> aperiodic",
+        "1 fixed point -> oscillating", "1 fixed point -> oscillating",
         "1 fixed point -> 2 fixed points"]
     groups = report.groups
     assert report.epochs == [105, 155, 230]    # the two-input birth first
