@@ -220,7 +220,10 @@ def run_one(spec, search, rerun, options):
         code, seconds = train(spec)
     row = {"setting": spec["setting"], "seed": spec["seed"]}
     if code != 0:
-        return {**row, "error": f"train.py failed (exit status {code}), see {spec['folder']}.log"}
+        with open(spec["folder"] + ".log", errors="replace") as log:
+            last = ([line.strip() for line in log if line.strip()] or ["no output"])[-1]
+        return {**row, "error": f"train.py failed (exit status {code}): {last[-200:]} "
+                                f"(log: {spec['folder']}.log)"}
     try:
         row = {**row, **analyse(spec["folder"], search, **options)}
     except Exception as e:   # a run that trained but cannot be analysed is still a row
