@@ -10,8 +10,8 @@ import os
 import matplotlib
 matplotlib.use("Agg")
 
-from attractors.options import (ALPHA, DPI, POSITIVE_FLOAT, POSITIVE_INT, OneLineParser,  # noqa: E402
-                                UsageError, check_output_file, run_cli)
+from attractors.options import (ALPHA, DPI, POSITIVE_FLOAT, POSITIVE_INT,  # noqa: E402
+                                OneLineParser, UsageError, check_output_file, run_cli)
 from attractors.orbit_analysis import PERSIST, bifurcation_report  # noqa: E402
 from attractors.plotting import save_figure, training_dynamics  # noqa: E402
 from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file, read_history  # noqa: E402

@@ -347,7 +347,8 @@ def format_groups(groups, limit=None):
         return "(none)"
     table = groups.head(limit).copy()
     table["inputs"] = [f"{n}/{m}" for n, m in zip(table["inputs"], table["of"])]
-    table["epochs"] = [str(a) if a == b else f"{a}-{b}" for a, b in zip(table["first"], table["last"])]
+    table["epochs"] = [str(a) if a == b else f"{a}-{b}"
+                       for a, b in zip(table["first"], table["last"])]
     columns = ["epoch", "epochs", "inputs", "kind", "change"]
     if "loss_before" in table:
         table["loss"] = [f"{a:.3g} -> {b:.3g}" for a, b in

@@ -186,7 +186,8 @@ def judge(name, setting, out, stdout):
                     f"stable {abs(stable[25]):.3g} -> {abs(stable[800]):.3g}")
     found = re.search(r"largest exponent at s = 1: (\S+); positive on (\d+)%", stdout)
     exponent, share = float(found[1]), int(found[2])
-    return exponent > 0 and 20 <= share <= 40, f"exponent at s=1 {exponent:.4f}, positive on {share}%"
+    return (exponent > 0 and 20 <= share <= 40,
+            f"exponent at s=1 {exponent:.4f}, positive on {share}%")
 
 
 def build_parser():
