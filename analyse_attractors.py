@@ -1,6 +1,6 @@
 """Fixed points, their stability, attractor types and Lyapunov exponents of a
 trained run's recurrent layer under each constant input; with an orbit file,
-the epochs where the attractors changed (candidate bifurcations).
+the bifurcations of training (where the long-run behaviour changed and stayed).
 
     python analyse_attractors.py RUN_FOLDER [--n_starts 32] [-o OUT_DIR]
 """
@@ -15,10 +15,11 @@ import torch
 
 from attractors.api import NoFixedPointWarning, fixed_points, state_map
 from attractors.dynamics import classify_trajectories
-from attractors.orbit_analysis import bifurcation_epochs, summarise
+from attractors.orbit_analysis import bifurcation_report, format_groups
 from attractors.options import (POSITIVE_FLOAT, SEED, OneLineParser, UsageError,
                                 add_threads_option, run_cli, set_threads)
-from attractors.run_files import ORBIT_FILE, RunFolderError, load_orbit_file
+from attractors.run_files import (HISTORY_FILE, ORBIT_FILE, RunFolderError, load_orbit_file,
+                                  read_history)
 from attractors.tasks import load_run
 
 # The task folders sit beside this script.
@@ -79,6 +80,8 @@ def main(argv=None):
         orbit_path = os.path.join(args.folder, ORBIT_FILE)
         # read before anything is written, so that a bad one leaves no half results
         orbit = load_orbit_file(orbit_path) if os.path.isfile(orbit_path) else None
+        history = (read_history(args.folder)
+                   if os.path.isfile(os.path.join(args.folder, HISTORY_FILE)) else None)
     except RunFolderError as e:
         raise UsageError(str(e)) from None
     out = args.output_dir or args.folder
@@ -106,16 +109,25 @@ def main(argv=None):
     result = {"run": os.path.abspath(args.folder), "epoch": saved["epoch"],
               "per_input": rows, "fixed_points": point_rows}
     if orbit is not None:
-        trajectory, interval = orbit
-        changes = bifurcation_epochs(summarise(trajectory, interval))
-        changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
-        result["bifurcations"] = changes.to_dict(orient="records")
-        print(f"\n{len(changes)} candidate bifurcation(s) in the orbit file "
-              f"(epoch, input, change): see bifurcations.csv")
-        print(changes.head(20).to_string(index=False))
+        report = bifurcation_report(*orbit, history)
+        report.changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
+        report.groups.to_csv(os.path.join(out, "main_bifurcations.csv"), index=False)
+        result["bifurcations"] = report.changes.to_dict(orient="records")
+        result["persistent_changes"] = report.persistent.to_dict(orient="records")
+        result["main_bifurcations"] = report.groups.to_dict(orient="records")
+        result["oscillation_birth"] = report.oscillation_birth
+        print(f"\n{len(report.groups)} bifurcation(s) in the orbit file: long-run behaviour "
+              f"that changed and stayed, grouped across inputs, strongest first "
+              f"(main_bifurcations.csv; the {len(report.changes)} changes from one sample "
+              f"to the next are in bifurcations.csv)")
+        print(format_groups(report.groups))
+        birth = report.oscillation_birth
+        print("an oscillation is born at epoch " + str(birth) if birth is not None
+              else "no oscillation is born")
     with open(os.path.join(out, "attractors.json"), "w") as f:
         json.dump(result, f, indent=1, default=float)
-    print(f"\nWrote attractors.csv, fixed_points.csv, attractors.json to {out}")
+    print(f"\nWrote attractors.csv, fixed_points.csv, attractors.json"
+          f"{', bifurcations.csv, main_bifurcations.csv' if orbit is not None else ''} to {out}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@
   orbit sampling and what an orbit file says, fixed points and Lyapunov
   exponents, loss smoothness, the chaotic 2-unit LSTM;
 - ``plotting``: orbit diagrams and the training-dynamics figure;
-- ``sweeps``: many runs through submitit (``sweep.py``).
+- ``sweeps``: many runs through submitit (``sweep.py``);
+- ``robustness``, ``portable``: one command under the math-library settings
+  of other CPUs and seeds (``check_robustness.py``), and
+  ``--portable_numerics``, the same numbers on any x86-64 CPU with AVX2.
 
 The public API for a model of your own (documented in docs/api.md)::
 

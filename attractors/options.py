@@ -155,6 +155,8 @@ def add_system_options(parser):
     group.add_argument("--checkpoint_interval", type=int, default=1, metavar="N",
                        help="write checkpoint.pth (for --resume) every N epochs")
     add_threads_option(group)
+    from .portable import add_portable_option   # --portable_numerics: restarts the process
+    add_portable_option(group)
     return group
 
 

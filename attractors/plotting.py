@@ -122,14 +122,15 @@ def history_command(description, argv=None, prog="plot_history.py", columns=()):
 
 
 def training_dynamics(history, trajectory, interval, n=0, i=0, j=0, burnout=0, alpha=0.3,
-                      rtol=1e-3, marks=True, title=None):
+                      rtol=1e-3, marks=True, title=None, report=None):
     """The loss history above the orbit diagram of output ``j`` for input
     ``i`` and initial state ``n``, on one epoch axis; with ``marks``, the
-    epochs where the attractors for that input changed (candidate
-    bifurcations, see :mod:`attractors.orbit_analysis`) as dashed lines.
-    Returns ``(figure, marked epochs)``."""
+    epochs where the long-run behaviour under that input changed and stayed
+    changed (the input's persistent changes in ``report``, an
+    :class:`attractors.orbit_analysis.BifurcationReport`, computed here with
+    ``rtol`` when not given) as dashed lines. Returns ``(figure, marked epochs)``."""
     import matplotlib.pyplot as plt
-    from .orbit_analysis import bifurcation_epochs, summarise
+    from .orbit_analysis import bifurcation_report
     epoch_column = history.columns[0]  # 'epoch' or 'Epoch'
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6),
                                       gridspec_kw={"height_ratios": [1, 2]})
@@ -146,8 +147,8 @@ def training_dynamics(history, trajectory, interval, n=0, i=0, j=0, burnout=0, a
     bottom.set_xlabel("epochs trained")
     epochs = []
     if marks:
-        changes = bifurcation_epochs(summarise(trajectory, interval, rtol=rtol))
-        epochs = list(changes.loc[changes["input"] == i % trajectory.shape[2], "epoch"])
+        report = report or bifurcation_report(trajectory, interval, rtol=rtol)
+        epochs = report.input_epochs(i % trajectory.shape[2])
         for ax in (top, bottom):
             for epoch in epochs:
                 ax.axvline(epoch, color="k", lw=0.6, ls="--", alpha=0.5)

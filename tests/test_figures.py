@@ -38,3 +38,18 @@ def test_language_model_figure_is_skipped_without_data(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "figure e skipped" in result.stdout
     assert not (tmp_path / "img").exists()
+
+
+def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
+    result = figure("check_figures.py", "--tiny", "--figures", "h", "--settings", "default",
+                    "--out", tmp_path / "check")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (tmp_path / "check" / "figure_check.csv").read_text().splitlines()
+    assert table[0] == "figure,setting,holds,looks,numbers"
+    assert table[1].startswith("h,default,yes,1.0,\"exponent at s=1 ")
+    again = figure("check_figures.py", "--figures", "h", "--settings", "default", "--out",
+                   tmp_path / "check", "--judge_only")
+    assert again.returncode == 0 and "exponent at s=1" in again.stdout
+    bad = figure("check_figures.py", "--out", tmp_path / "c2", "--jobs", "0")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "--jobs must be at least 1" in bad.stderr and not (tmp_path / "c2").exists()

@@ -1,7 +1,10 @@
 import numpy as np
+import pandas as pd
 
 from conftest import TINY_SINE, run_script
-from attractors.orbit_analysis import bifurcation_epochs, classify, summarise
+from attractors.orbit_analysis import (BORN, LOST, bifurcation_epochs, bifurcation_report, classify,
+                                       format_groups, oscillation_birth, read_bifurcations,
+                                       summarise)
 
 
 def logistic(r, steps, x0=0.3):
@@ -63,7 +66,7 @@ def test_training_dynamics_figure(sine, tmp_path):
     result = run_script("plot_training_dynamics.py", folder, "-o", tmp_path / "d.png", "-i", "3")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "d.png").stat().st_size > 1000
-    assert "candidate bifurcation" in result.stdout
+    assert "bifurcation(s) for input 3" in result.stdout
     for args, message in [([folder, "-i", "10"], "input -i 10 is out of range"),
                           ([tmp_path], "has no history.csv")]:
         result = run_script("plot_training_dynamics.py", *args, "-o", tmp_path / "e.png")
@@ -72,3 +75,86 @@ def test_training_dynamics_figure(sine, tmp_path):
         assert result.stderr.startswith("plot_training_dynamics.py: error:")
         assert message in result.stderr
         assert not (tmp_path / "e.png").exists()
+
+
+# ------------------------------------------------------------------ bifurcations
+def regime_block(kind, steps, n_seq, rng):
+    """``(steps, n_seq)`` trajectories of one kind, jittered below the tolerance."""
+    t = np.arange(steps)[:, None]
+    phase = rng.uniform(0, 2 * np.pi, n_seq)
+    values = {"fixed": np.full((steps, n_seq), 0.3 + rng.normal(0, 0.01)),
+              "two fixed": np.tile(np.array([-1.0, -1.0, 1.0, 1.0])[:n_seq], (steps, 1)),
+              "cycle": np.sin(2 * np.pi * t / (10 * np.sqrt(2)) + phase),
+              "period 2": np.where(t % 2 == 0, 0.2, 0.8) + 0 * phase}[kind]
+    return values + rng.normal(0, 1e-7, values.shape)
+
+
+def synthetic_file(plan, samples=60, steps=60, n_seq=4, flips=6, seed=0):
+    """An orbit file whose input i follows ``plan[i]``, a list of
+    ``(first sample, kind)``, plus ``flips`` one-sample excursions to another
+    kind per input, kept 3 samples away from the planned changes."""
+    rng = np.random.default_rng(seed)
+    traj = np.zeros((steps, n_seq, len(plan), 1, samples))
+    for i, changes in enumerate(plan):
+        kinds = [None] * samples
+        for (start, kind), (end, _) in zip(changes, changes[1:] + [(samples, None)]):
+            kinds[start:end] = [kind] * (end - start)
+        starts = [s for s, _ in changes]
+        quiet = [k for k in range(samples) if all(abs(k - s) > 3 for s in starts)]
+        for k in rng.choice(quiet, flips, replace=False):
+            kinds[k] = "cycle" if kinds[k] != "cycle" else "fixed"
+        for k, kind in enumerate(kinds):
+            traj[:, :, i, 0, k] = regime_block(kind, steps, n_seq, rng)
+    return traj.astype(np.float32)
+
+
+PLAN = [[(0, "fixed"), (20, "cycle")],
+        [(0, "fixed"), (30, "two fixed"), (45, "period 2")],
+        [(0, "fixed"), (21, "cycle")]]
+
+
+def test_persistent_bifurcations_are_found_through_the_noise():
+    report = bifurcation_report(synthetic_file(PLAN), interval=5)
+    assert len(report.changes) > 30            # every flip is a raw change
+    found = [(r.input, r.epoch, r.kind) for r in report.persistent.itertuples()]
+    assert found == [(0, 105, BORN), (2, 110, BORN), (1, 155, "fixed points changed"),
+                     (1, 230, BORN)]
+    assert list(report.persistent["change"])[:3] == [
+        "1 fixed point -> oscillating", "1 fixed point -> oscillating",
+        "1 fixed point -> 2 fixed points"]
+    groups = report.groups
+    assert report.epochs == [105, 155, 230]    # the two-input birth first
+    assert list(groups["inputs"]) == [2, 1, 1] and list(groups["input_list"])[0] == "0 2"
+    assert (groups.iloc[0]["first"], groups.iloc[0]["last"]) == (105, 110)
+    assert report.oscillation_birth == 105
+    assert report.input_epochs(1) == [155, 230]
+    # persist=1 takes every flip as a bifurcation
+    assert len(bifurcation_report(synthetic_file(PLAN), 5, persist=1).persistent) > 30
+
+
+def test_a_flickering_birth_and_an_oscillation_lost_and_found_again():
+    traj = synthetic_file([[(0, "fixed"), (10, "cycle"), (11, "fixed"), (12, "cycle"),
+                            (13, "fixed"), (14, "cycle"), (30, "fixed"), (40, "cycle")]] * 2,
+                          flips=0)
+    report = bifurcation_report(traj, interval=1)
+    first = report.persistent.iloc[0]
+    assert (first.first_seen, first.epoch, first.samples) == (11, 15, 16)
+    assert list(report.groups["kind"]) == [BORN, LOST, BORN]
+    assert report.oscillation_birth == 41      # the oscillation the network keeps
+    nothing = bifurcation_report(synthetic_file([[(0, "fixed")]], flips=0), 1)
+    assert nothing.groups.empty and nothing.oscillation_birth is None
+
+
+def test_read_bifurcations_of_a_run_folder(tmp_path):
+    import torch
+    from attractors.run_files import save_orbit_file
+    save_orbit_file(str(tmp_path / "orbit_per_epoch_diagram.pth"),
+                    torch.from_numpy(synthetic_file(PLAN)), 5)
+    epochs = np.arange(300)
+    loss = np.where(epochs < 105, 0.5, 0.01)
+    pd.DataFrame({"epoch": epochs, "loss": loss}).to_csv(tmp_path / "history.csv")
+    report = read_bifurcations(str(tmp_path))
+    birth = report.groups.iloc[0]
+    assert (birth.loss_before, birth.loss_after) == (0.5, 0.01)
+    assert oscillation_birth(str(tmp_path)) == 105
+    assert "oscillation born" in format_groups(report.groups)

@@ -1,0 +1,78 @@
+"""check_robustness.py runs a command under math-library settings and seeds;
+--portable_numerics gives the same history whatever the libraries may use."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT, TINY_SINE, run_script
+from attractors.robustness import MATH_VARIABLES
+
+TINY = ["--epochs", "3", "--seq_len", "20", "--n_sequences", "4", "--batch_size", "2",
+        "--hidden_size", "8", "--interval_orbit", "1", "--seq_len_orbit", "30",
+        "--burnout_orbit", "20", "--n_sequences_orbit", "2"]
+
+
+def test_check_robustness_runs_every_setting_and_seed(tmp_path):
+    out = tmp_path / "check"
+    args = ["sine-generator", "--out", out, "--seeds", "3", "--settings", "default", "avx2",
+            "--jobs", "2", "--expect", "oscillation", "--threshold", "0.3", "--", *TINY]
+    result = run_script("check_robustness.py", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[2/2]" in result.stdout and "Wrote" in result.stdout
+    table = pd.read_csv(out / "robustness.csv")
+    assert list(table["setting"]) == ["default", "avx2"] and list(table["seed"]) == [3, 3]
+    assert all(len(letters) == 10 and set(letters) <= set("FPQCfpqc")
+               for letters in table["final"])   # one letter per orbit frequency
+    assert table["verdict"].str.startswith("no: ").all()   # 3 epochs: nothing is born
+    assert (out / "avx2" / "seed3" / "history.csv").is_file()
+    again = run_script("check_robustness.py", *args)
+    assert again.returncode == 0 and again.stdout.count("(reused)") == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
+    (["--", "--folder", "x"], "--folder cannot be given after --"),
+    (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--settings", "avx9"], "invalid choice: 'avx9'"),
+])
+def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):
+    result = run_script("check_robustness.py", "sine-generator", "--out", tmp_path / "c", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("check_robustness.py: error:") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "c").exists()
+
+
+def train_history(tmp_path, name, limits, *extra):
+    """history.csv of a tiny sine run under the environment ``limits``."""
+    env = {k: v for k, v in os.environ.items() if k not in MATH_VARIABLES}
+    env.update(limits, PYTHONPATH=str(ROOT))
+    folder = tmp_path / name
+    subprocess.run([sys.executable, str(ROOT / "sine-generator" / "train.py"), *TINY,
+                    "--threads", "1", "--folder", str(folder), *extra],
+                   env=env, check=True, capture_output=True)
+    return (folder / "history.csv").read_bytes()
+
+
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+                    reason="--portable_numerics pins the libraries to AVX2")
+def test_portable_numerics_gives_the_same_history_under_any_instruction_limits(tmp_path):
+    low = {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
+           "ATEN_CPU_CAPABILITY": "default"}
+    # the control: without the option, these limits change the numbers
+    assert train_history(tmp_path, "plain", {}) != train_history(tmp_path, "plain-low", low)
+    portable = [train_history(tmp_path, f"portable{k}", limits, "--portable_numerics")
+                for k, limits in enumerate([{}, low])]
+    assert portable[0] == portable[1]
+
+
+def test_portable_numerics_needs_a_process_of_its_own(sine, tmp_path, capsys):
+    from attractors.options import UsageError
+    with pytest.raises(UsageError, match="must be given on the command line"):
+        sine.train.main(TINY_SINE + ["--portable_numerics", "--folder", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()
