@@ -117,15 +117,14 @@ def final_behaviour(folder, search, n_starts=4, steps=1000, record=200, lyapunov
     output)."""
     import argparse
     import torch
-    from .api import state_map
-    from .dynamics import classify_trajectories
+    from .dynamics import StateMap, classify_trajectories
     from .orbit_analysis import periods
     from .tasks import load_run
     task, model, saved = load_run(folder, search)
     _, inputs = task.constant_inputs(model, saved["config"], argparse.Namespace())
     std = min(saved["config"].get("std_orbit", 1.0), 10.0)
     # every start under every input as one batch of states, each with its input
-    fmap = state_map(model.rnn, inputs.repeat_interleave(n_starts, 0))
+    fmap = StateMap(model.rnn, inputs.repeat_interleave(n_starts, 0))
     starts = fmap.random_states(len(inputs) * n_starts, std,
                                 torch.Generator().manual_seed(seed))
     kinds = [k["kind"] for k in classify_trajectories(fmap, starts, steps, record,
