@@ -89,12 +89,13 @@ class StackedAdam:
         # precision, rounded to the parameters' type where they meet them.
         lrs = [pop.runs[k].optimizer.param_groups[0]["lr"] for k in chosen]
         some = next(iter(pop.params.values()))
+        like = {"dtype": some.dtype, "device": some.device}
         neg_step_size = torch.tensor([-lr / (1 - self.beta1 ** self.steps[k])
-                                      for lr, k in zip(lrs, chosen)], dtype=some.dtype)
+                                      for lr, k in zip(lrs, chosen)], **like)
         bias2_sqrt = torch.tensor([(1 - self.beta2 ** self.steps[k]) ** 0.5 for k in chosen],
-                                  dtype=some.dtype)
+                                  **like)
         every = len(chosen) == len(self.steps)
-        index = torch.tensor(chosen)
+        index = torch.tensor(chosen, device=some.device)
         for name, p in pop.params.items():
             tensors = (p, p.grad, self.exp_avg[name], self.exp_avg_sq[name])
             if every:

@@ -119,6 +119,7 @@ class Population:
         names = [n for n in self.params if n.startswith("rnn.rnn.weight_")]
         chosen = self.stepping.nonzero().flatten()
         every = len(chosen) == len(self)
+        chosen = chosen.to(self.params[names[0]].device)
         weights = {n[len("rnn.rnn."):]: self.params[n] if every else self.params[n][chosen]
                    for n in names}
         stabilize_lstm_(types.SimpleNamespace(num_layers=self.layer.num_layers, **weights))

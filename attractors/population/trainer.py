@@ -156,7 +156,7 @@ class PopulationTrainer(Trainer):
         pop = self.population
         for p in pop.params.values():
             p.grad = None
-        values = loss.detach()
+        values = loss.detach().cpu()   # the masks are on the CPU
         for _, copy in self._live():
             copy.batches += 1
         finite = torch.isfinite(values)
@@ -166,7 +166,7 @@ class PopulationTrainer(Trainer):
         if ok.any():
             # The copies are independent: each one's gradient is that of its own loss.
             loss.sum().backward()
-            norms = clip_per_copy(pop.params.values(), self.config["clip_value"])
+            norms = clip_per_copy(pop.params.values(), self.config["clip_value"]).cpu()
             bad = ok & ~torch.isfinite(norms)
             for k in bad.nonzero().flatten().tolist():
                 self._copy_non_finite(k, f"the gradient norm became {norms[k].item()}")
@@ -212,7 +212,7 @@ class PopulationTrainer(Trainer):
                 self._stop_copy(k, e)
         self._check_live()
         self.last_checkpoint = self._live()[0][1].last_checkpoint
-        values = torch.as_tensor(row[self.monitor]).float()
+        values = torch.as_tensor(row[self.monitor]).detach().float().cpu()
         values = values[pop.active] if values.dim() else values.reshape(1)
         finite = values[torch.isfinite(values)]
         low, mid, high = ((finite.min().item(), finite.median().item(), finite.max().item())
