@@ -299,6 +299,19 @@ def test_bad_population_options_are_one_line(sine, tmp_path, args, message):
                         if "--resume" not in args else args)
 
 
+def test_one_writer_per_copy_folder(sine, tmp_path):
+    from attractors.training import lock_run_folder
+    root = tmp_path / "pop"
+    sine.train.main(TINY_SINE + ["--epochs", "1", "--population", "2", "--folder", str(root)])
+    held = lock_run_folder(str(root / "seed-3"))   # a copy resumed alone, say
+    try:
+        with pytest.raises(UsageError, match="seed-3 is in use by pid"):
+            sine.train.main(["--resume", str(root), "--epochs", "2"])
+    finally:
+        held.close()
+    assert len(history(root / "seed-2")) == 1   # nothing was written
+
+
 def test_sigterm_checkpoints_every_copy_and_the_population_resumes(sine, tmp_path):
     root = tmp_path / "pop"
     process = subprocess.Popen(

@@ -271,5 +271,6 @@ class PopulationTrainer(Trainer):
     def _last_good(self):
         if self.last_checkpoint is None:
             return "no epoch had completed, so there is nothing to resume"
-        return (f"the last good checkpoints are {os.path.join(self.folder, 'seed-*', CHECKPOINT_FILE)} "
-                f"(epoch {self.last_checkpoint}); continue with: {self.resume_command()}")
+        checkpoints = os.path.join(self.folder, "seed-*", CHECKPOINT_FILE)
+        return (f"the last good checkpoints are {checkpoints} (epoch {self.last_checkpoint}); "
+                f"continue with: {self.resume_command()}")
