@@ -38,18 +38,21 @@ def oscillation_born(trajectory, interval):
     return int(per_sample["epoch"].iloc[first])
 
 
-def loss_drop(losses):
+def loss_drop(losses, smooth=9):
     """The epoch where the loss drops (counted from 1, as the orbit
-    samples' epochs): the first whose loss is below the geometric mean of
-    the first epoch's and the lowest; None when the lowest is not below
-    half the first (no drop)."""
-    first, low = losses[0], np.nanmin(losses)
-    if not low < first / 2:
+    samples' epochs): the first whose running median (over ``smooth``
+    epochs: single spikes, up or down, do not count) is below the geometric
+    mean of the first epoch's loss and the lowest running median; None when
+    that lowest is not below half the first loss (no drop)."""
+    import pandas as pd
+    level = pd.Series(np.log(losses)).rolling(smooth, center=True, min_periods=1).median()
+    first, low = np.log(losses[0]), level.min()
+    if not low < first - np.log(2):
         return None
-    return int(np.flatnonzero(losses < np.sqrt(first * low))[0]) + 1
+    return int(np.flatnonzero(level.to_numpy() < (first + low) / 2)[0]) + 1
 
 
-def study(root, seeds):
+def study(root, seeds, smooth=9):
     """``{seed: (losses, born, drop)}`` of the population in ``root``."""
     from attractors.run_files import ORBIT_FILE, load_orbit_file, read_history
     results = {}
@@ -57,7 +60,8 @@ def study(root, seeds):
         folder = os.path.join(root, f"seed-{seed}")
         losses = read_history(folder, ["loss"])["loss"].to_numpy()
         trajectory, interval = load_orbit_file(os.path.join(folder, ORBIT_FILE))
-        results[seed] = (losses, oscillation_born(trajectory, interval), loss_drop(losses))
+        results[seed] = (losses, oscillation_born(trajectory, interval),
+                         loss_drop(losses, smooth))
     return results
 
 
@@ -69,12 +73,14 @@ def draw(results, within, path, dpi):
     fig, (curves, scatter) = plt.subplots(1, 2, figsize=(11, 4.3))
     pairs = [(b, d) for _, b, d in results.values() if b is not None and d is not None]
     together = sum(abs(b - d) <= within for b, d in pairs)
-    for losses, born, _ in results.values():
+    for losses, born, drop in results.values():
         line, = curves.semilogy(np.arange(1, len(losses) + 1), losses, lw=0.8, alpha=0.8)
-        if born is not None:
-            curves.plot(born, losses[min(born, len(losses)) - 1], "o", color=line.get_color(),
-                        ms=4)
-    curves.set(xlabel="epoch", ylabel="loss", title="each seed's loss; dot: oscillation born")
+        for epoch, marker in ((born, "o"), (drop, "x")):
+            if epoch is not None:
+                curves.plot(epoch, losses[min(epoch, len(losses)) - 1], marker,
+                            color=line.get_color(), ms=5)
+    curves.set(xlabel="epoch", ylabel="loss",
+               title="each seed's loss; o: oscillation born, x: loss drops")
     top = max([len(r[0]) for r in results.values()])
     scatter.fill_between([0, top], [-within, top - within], [within, top + within],
                          color="0.85", label=f"|drop - birth| <= {within}")
@@ -101,13 +107,15 @@ def main(argv=None):
                    "start's)")
     p.add_argument("--within", type=int, default=8, help="epochs within which the drop and "
                    "the birth count as coinciding (two orbit samples of the quick start)")
+    p.add_argument("--smooth", type=int, default=9, help="epochs of the running median "
+                   "that finds the loss drop")
     options = parse(p, argv)
     copies = 3 if options.tiny else options.copies
     seeds = list(range(options.first_seed, options.first_seed + copies))
     args = (SINE_TINY if options.tiny else SINE) + ["--seed", str(seeds[0]), "--population",
                                                     str(copies)]
     root = train("sine-generator", args, os.path.join(options.runs, "seed_study"))
-    results = study(root, seeds)
+    results = study(root, seeds, options.smooth)
     for seed, (losses, born, drop) in results.items():
         print(f"seed {seed}: oscillation born at epoch {born}, loss drops at epoch {drop}, "
               f"final loss {losses[-1]:.4g}")
