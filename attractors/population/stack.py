@@ -218,7 +218,8 @@ class StackedOrbit:
         recorders = [run.orbit for run in population.runs]
         first = recorders[0]
         if first.projection is not None or first.feedback_model is not None \
-                or first.max_batch is not None or first.kind != "sequence":
+                or first.max_batch is not None or first.kind != "sequence" \
+                or getattr(first, "batch_first", False):
             raise UsageError("--population samples orbits of plain sequence models only")
         if any(not torch.equal(r.inputs, first.inputs) for r in recorders):
             raise UsageError("--population needs the same orbit inputs in every copy")

@@ -124,6 +124,8 @@ class PopulationTrainer(Trainer):
         first = self.copies[0]
         self.start_epoch, self.last_checkpoint = first.start_epoch, first.last_checkpoint
         self.epoch, self.skipped, self.stop_requested = self.start_epoch, 0, None
+        # What Trainer's handling of signals reads (a population stops after an epoch).
+        self.stepwise, self._carry, self.resumed_within = False, None, None
         self.quiet, self.lines = quiet, first.lines
         self.progress = tqdm(total=config["epochs"], initial=self.start_epoch,
                              desc=desc or f"{experiment_name} x{len(population)}", unit="epoch",
