@@ -1,4 +1,4 @@
-"""Make every figure of the gallery into img/ (about 10 minutes on 2 CPU cores).
+"""Make every figure of the gallery into img/ (about 12 minutes on 2 CPU cores).
 
     python figures/make_all.py [--data word-language-model/wikitext-2] [--tiny]
 
