@@ -441,13 +441,9 @@ def test_population_sweep_trains_seeds_together_and_each_run_stays_a_run(tmp_pat
     assert folders == {"seed=1": "seeds=1-3/seed-1", "seed=2": "seeds=1-3/seed-2",
                        "seed=3": "seeds=1-3/seed-3", "seed=5": "seed=5"}
     assert {run["state"] for run in manifest["runs"].values()} == {"done"}
+    # one train.py for seeds 1-3 (each copy equal to its single run: test_population.py)
     assert "--population 3" in read(out / "seeds=1-3" / "train.log").decode()
-    plain = tmp_path / "plain"
-    train([*TINY, "--hidden_size", "4", "--seed", "2", "--folder", str(plain)],
-          env={"OMP_NUM_THREADS": "1"})
-    mine = pd.read_csv(out / "seeds=1-3" / "seed-2" / "history.csv", index_col=0)
-    assert mine["loss"].values == pytest.approx(
-        pd.read_csv(plain / "history.csv", index_col=0)["loss"].values, rel=1e-5)
+    assert len(pd.read_csv(out / "seeds=1-3" / "seed-2" / "history.csv")) == 3
     # A run of a population that failed (as after a non-finite loss in its
     # first epoch) runs alone next time; the others are done.
     failed = out / "seeds=1-3" / "seed-2"
