@@ -357,7 +357,12 @@ class OrbitRecorder:
         finally:
             if module is not None:
                 module.train(was_training)
-        sample = torch.cat(parts, dim=1)
+        self.add(torch.cat(parts, dim=1))
+
+    def add(self, sample):
+        """Keep ``sample`` ``(seq_len - burnout, n_seq * n_i, n_o)``, float32 on
+        the CPU, as the next one (what :meth:`record` takes; a population
+        computes its copies' samples together and adds each to its recorder)."""
         self.samples.append(sample)
         if self.file is not None:
             self.crc32 = zlib.crc32(self.file.append(sample), self.crc32)

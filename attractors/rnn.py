@@ -147,19 +147,23 @@ class RecurrentLayer(nn.Module):
 
 
 def _scale_columns_(block, norm):
-    """Scale every column of ``block`` in place to L1 norm ``norm``."""
-    col_norms = block.abs().sum(dim=0, keepdim=True)
+    """Scale every column of ``block`` (the last two dimensions; any before
+    them are a stack of matrices) in place to L1 norm ``norm``."""
+    col_norms = block.abs().sum(dim=-2, keepdim=True)
     # A zero column has no direction to scale; leave it at zero.
     block.mul_(torch.where(col_norms > 0, norm / col_norms, torch.zeros_like(col_norms)))
 
 
 @torch.no_grad()
 def stabilize_lstm_(lstm):
-    """Miller & Hardt (2018) projection of an ``nn.LSTM``, in place."""
+    """Miller & Hardt (2018) projection of an ``nn.LSTM``, in place. Any
+    object with ``num_layers`` and the weights ``weight_hh_l<k>``,
+    ``weight_ih_l<k>`` will do, also with a stack of them (a population's,
+    leading dimensions before the matrices)."""
     for layer in range(lstm.num_layers):
         w_hh = getattr(lstm, f"weight_hh_l{layer}")
-        for block, norm in zip(w_hh.chunk(4, dim=0), STABLE_HH_NORMS):
+        for block, norm in zip(w_hh.chunk(4, dim=-2), STABLE_HH_NORMS):
             _scale_columns_(block, norm)
-        w_ih_forget = getattr(lstm, f"weight_ih_l{layer}").chunk(4, dim=0)[1]
+        w_ih_forget = getattr(lstm, f"weight_ih_l{layer}").chunk(4, dim=-2)[1]
         _scale_columns_(w_ih_forget, STABLE_IH_FORGET_NORM)
     return lstm

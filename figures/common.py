@@ -70,7 +70,9 @@ def train(task, args, folder):
     whatever the cores of the machine (docs/reproducibility.md)."""
     args = [*args, "--threads", "1"]
     marker = os.path.join(folder, ARGS_FILE)
-    if os.path.isfile(marker) and os.path.isfile(os.path.join(folder, "model.pth")):
+    finished = any(os.path.isfile(os.path.join(folder, name))   # a run's, a population's
+                   for name in ("model.pth", "population.json"))
+    if os.path.isfile(marker) and finished:
         with open(marker) as f:
             if json.load(f) == list(args):
                 print(f"reusing {folder}")

@@ -1,4 +1,4 @@
-"""Make every figure of the gallery into img/ (about 10 minutes on 2 CPU cores).
+"""Make every figure of the gallery into img/ (about 12 minutes on 2 CPU cores).
 
     python figures/make_all.py [--data word-language-model/wikitext-2] [--tiny]
 
@@ -12,7 +12,8 @@ from common import ROOT, parse, parser, run
 FIGURES = [("a", "fig_a_sine_lstm.py"), ("b", "fig_b_sine_stable.py"),
            ("c", "fig_c_sine_exprnn.py"), ("d", "fig_d_temporal_order.py"),
            ("e", "fig_e_language_model.py"), ("f", "fig_f_chaotic_lstm.py"),
-           ("g", "fig_g_smoothness.py"), ("h", "fig_h_lyapunov.py")]
+           ("g", "fig_g_smoothness.py"), ("h", "fig_h_lyapunov.py"),
+           ("i", "fig_i_seed_study.py")]
 
 
 def main(argv=None):

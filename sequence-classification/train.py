@@ -2,13 +2,13 @@
 symbols hidden among distractors (the temporal-order problem)."""
 import torch
 
+from attractors import population
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
                                 check_orbit_options, check_positive, parse_options, run_cli,
                                 select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
-from attractors.training import Trainer
 
 data = import_sibling(__file__, "data")
 model_py = import_sibling(__file__, "model")
@@ -47,7 +47,8 @@ def add_config_options(group):
 
 
 def parse(argv=None):
-    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py")
+    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
+                                        add_extra_system=population.add_population_option)
     config, system = parse_options(parser, config_dests, argv)
     check_positive(config, "seq_len", "seq_len_val", "batch_size", "n_sequences",
                    "n_sequences_val", "n_symbols", "n_distractors")
@@ -72,32 +73,34 @@ def parse(argv=None):
 
 
 def batches(sequences, batch_size):
-    """``(u, y)`` of ``batch_size`` sequences at a time, in order."""
-    n_sequences = sequences["y"].shape[0]
+    """``(u, y)`` of ``batch_size`` sequences at a time, in order (the
+    sequences are u's second dimension from the end and y's last, so that a
+    population's data, with a leading copy dimension, slices alike)."""
+    n_sequences = sequences["y"].shape[-1]
     for start in range(0, n_sequences, batch_size):
         end = min(start + batch_size, n_sequences)
-        yield sequences["u"][:, start:end], sequences["y"][start:end]
+        yield sequences["u"][..., start:end, :], sequences["y"][..., start:end]
 
 
-def run_epoch(model, sequences, batch_size, trainer=None, optimizer=None, stabilize=False):
+def run_epoch(run, sequences, batch_size, trainer=None, stabilize=False):
     """Loss and accuracy over ``sequences``, both divided by their number;
-    with a ``trainer`` and ``optimizer``, a step on every batch."""
+    with a ``trainer``, an optimiser step on every batch."""
     training = trainer is not None
-    y_all = sequences["y"]
+    model, y_all = run.model, sequences["y"]
     total_loss = torch.zeros((), device=y_all.device)
     correct = torch.zeros((), dtype=torch.int64, device=y_all.device)
     model.train(training)
     with torch.set_grad_enabled(training):
         for u, y in batches(sequences, batch_size):
             logits, _ = model(u)                      # from a zero state
-            loss, right = loss_and_correct(logits, y)
+            loss, right = run.each(loss_and_correct)(logits, y)
             if training and trainer.backward(loss):   # clipped; False: skip (--on_nan)
-                optimizer.step()
+                run.optimizer.step()
                 if stabilize:
                     model.rnn.stabilize_()            # back onto the stable set
-            total_loss += loss.detach()
-            correct += right
-    return total_loss / y_all.shape[0], correct.float() / y_all.shape[0]
+            total_loss = total_loss + loss.detach()
+            correct = correct + right
+    return total_loss / y_all.shape[-1], correct.float() / y_all.shape[-1]
 
 
 def make_data(config, intervals, device):
@@ -112,17 +115,13 @@ def make_data(config, intervals, device):
             generate(config["seq_len_val"], config["n_sequences_val"], config["seed"] + 1))
 
 
-def main(argv=None):
-    config, system, intervals = parse(argv)
-    device = select_device(system.cuda)
-    # Build in the old code's order (data, model, optimiser, orbit states) so
-    # that a seed gives the same numbers.
+def build(config, intervals, device):
+    """One run's data, model, optimiser, scheduler and orbit sampler, made in
+    the old code's order (data, model, optimiser, orbit states) so that a
+    seed gives the same numbers."""
     torch.manual_seed(config["seed"])
     train_set, valid_set = make_data(config, intervals, device)
-    model_kwargs = {"n_classes": train_set["n_classes"], "input_size": train_set["input_size"],
-                    **{k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K",
-                                              "init")}}
-    model = SequenceClassifier(**model_kwargs).to(device)
+    model = SequenceClassifier(**model_kwargs(config, train_set)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), config["lr"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config["milestones"],
                                                      config["gamma"])
@@ -133,16 +132,30 @@ def main(argv=None):
         orbit = OrbitSampler(model, const_inputs, config["n_sequences_orbit"],
                              config["seq_len_orbit"], config["burnout_orbit"],
                              config["std_orbit"])
+    return population.Run(model, optimizer, scheduler, orbit, (train_set, valid_set))
+
+
+def model_kwargs(config, train_set):
+    return {"n_classes": train_set["n_classes"], "input_size": train_set["input_size"],
+            **{k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K", "init")}}
+
+
+def main(argv=None):
+    config, system, intervals = parse(argv)
+    device = select_device(system.cuda)
+    # One run, or with --population K its copies stacked: every tensor below
+    # then has a leading copy dimension, and each copy has its own loss.
+    run = population.build(lambda c, d: build(c, intervals, d), config, system, device)
+    train_set, valid_set = run.data
     # The trainer makes the run folder (or resumes it) and steps the scheduler.
-    trainer = Trainer(system, model, optimizer, config, "temporal-order", model_kwargs,
-                      columns=COLUMNS, monitor="valid. acc.", save="last", orbit=orbit,
-                      scheduler=scheduler)
+    trainer = run.trainer(system, config, "temporal-order", model_kwargs(config, train_set),
+                          columns=COLUMNS, monitor="valid. acc.", save="last")
     for epoch in trainer.epochs():
-        train_loss, train_acc = run_epoch(model, train_set, config["batch_size"], trainer,
-                                          optimizer, config["stabilize"])
-        val_loss, val_acc = run_epoch(model, valid_set, config["batch_size"])
-        if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
-            orbit.sample()                            # the orbit diagram at this epoch
+        train_loss, train_acc = run_epoch(run, train_set, config["batch_size"], trainer,
+                                          config["stabilize"])
+        val_loss, val_acc = run_epoch(run, valid_set, config["batch_size"])
+        if run.orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
+            run.orbit.sample()                        # the orbit diagram at this epoch
         row = dict(zip(COLUMNS, (epoch, train_loss, train_acc, val_loss, val_acc)))
         trainer.end_epoch(epoch, row, {"train_loss": train_loss, "val_loss": val_loss,
                                        "train_acc": train_acc, "val_acc": val_acc})

@@ -24,7 +24,10 @@ def orbit_inputs(device):
 
 
 def batches(data, batch_size):
-    """``(u, y)`` slices of ``batch_size`` sequences, in order, no shuffling."""
-    n = data["u"].shape[1]
+    """``(u, y)`` slices of ``batch_size`` sequences, in order, no shuffling
+    (the sequences are the second dimension from the end, so that a
+    population's data, with a leading copy dimension, slices alike)."""
+    n = data["u"].shape[-2]
     for start in range(0, n, batch_size):
-        yield data["u"][:, start:start + batch_size], data["y"][:, start:start + batch_size]
+        end = start + batch_size
+        yield data["u"][..., start:end, :], data["y"][..., start:end, :]

@@ -3,13 +3,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attractors import population
 from attractors.options import (add_optimiser_options, add_run_options, build_parser,
                                 check_orbit_options, check_positive, parse_options, run_cli,
                                 select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
-from attractors.training import Trainer
 
 data = import_sibling(__file__, "data")
 SineGenerator = import_sibling(__file__, "model").SineGenerator
@@ -39,7 +39,8 @@ def add_config_options(group):
 
 
 def parse(argv=None):
-    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py")
+    parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
+                                        add_extra_system=population.add_population_option)
     config, system = parse_options(parser, config_dests, argv)
     check_positive(config, "seq_len", "batch_size", "n_sequences")
     if config["epochs"] < 0:
@@ -52,16 +53,18 @@ def parse(argv=None):
     return config, system
 
 
-def main(argv=None):
-    config, system = parse(argv)
-    device = select_device(system.cuda)
-    # Build in the old code's order (data, model, optimiser, orbit states) so
-    # that a seed gives the same numbers.
+def model_kwargs(config):
+    return {k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K", "init")}
+
+
+def build(config, device):
+    """One run's data, model, optimiser, scheduler and orbit sampler, made in
+    the old code's order (data, model, optimiser, orbit states) so that a
+    seed gives the same numbers."""
     torch.manual_seed(config["seed"])
     waves = data.data_generator(config["min_freq"], config["max_freq"], config["n_sequences"],
                                 config["seq_len"], device)
-    model_kwargs = {k: config[k] for k in ("rnn_type", "hidden_size", "num_layers", "K", "init")}
-    model = SineGenerator(**model_kwargs).to(device)
+    model = SineGenerator(**model_kwargs(config)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), config["lr"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config["milestones"],
                                                      config["gamma"])
@@ -70,21 +73,30 @@ def main(argv=None):
         orbit = OrbitSampler(model, data.orbit_inputs(device), config["n_sequences_orbit"],
                              config["seq_len_orbit"], config["burnout_orbit"],
                              config["std_orbit"])
-    trainer = Trainer(system, model, optimizer, config, "sine-generator", model_kwargs,
-                      columns=["epoch", "loss"], monitor="loss", save="best", orbit=orbit,
-                      scheduler=scheduler)
+    return population.Run(model, optimizer, scheduler, orbit, waves)
+
+
+def main(argv=None):
+    config, system = parse(argv)
+    device = select_device(system.cuda)
+    # One run, or with --population K its copies stacked: every tensor below
+    # then has a leading copy dimension, and each copy has its own loss.
+    run = population.build(build, config, system, device)
+    trainer = run.trainer(system, config, "sine-generator", model_kwargs(config),
+                          columns=["epoch", "loss"], monitor="loss", save="best")
+    model, optimizer, orbit = run.model, run.optimizer, run.orbit
     n_points = config["seq_len"] * config["n_sequences"]
     for epoch in trainer.epochs():
         model.train()
         total = torch.zeros((), device=device)
-        for u, y in data.batches(waves, config["batch_size"]):
+        for u, y in data.batches(run.data, config["batch_size"]):
             prediction, _ = model(u)                  # from a zero state
-            loss = F.mse_loss(prediction, y, reduction="sum")
+            loss = run.each(F.mse_loss)(prediction, y, reduction="sum")
             if trainer.backward(loss):                # clipped; False: skip (--on_nan)
                 optimizer.step()
                 if config["stabilize"]:
                     model.rnn.stabilize_()            # back onto the stable set
-            total += loss.detach()
+            total = total + loss.detach()
         if orbit is not None and (epoch + 1) % config["interval_orbit"] == 0:
             orbit.sample()                            # the orbit diagram at this epoch
         loss = total / n_points

@@ -9,7 +9,7 @@ EXPECTED = ["fig_a_sine_lstm.png", "fig_b_sine_stable_lstm.png", "fig_c_sine_exp
             "fig_d_temporal_order.png", "fig_e_language_model.png",
             "chaotic_lstm_attractor.png", "chaotic_lstm_bifurcation.png",
             "chaotic_lstm_loss_line.png", "chaotic_lstm_loss_slice.png",
-            "fig_g_smoothness.png", "fig_h_lyapunov.png"]
+            "fig_g_smoothness.png", "fig_h_lyapunov.png", "fig_i_seed_study.png"]
 
 
 def figure(script, *args):

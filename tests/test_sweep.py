@@ -428,3 +428,38 @@ def test_sweep_starts_without_torch():
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-500:]
     assert "usage: sweep.py" in done.stdout
+
+
+# -- --population: runs that differ only by seed in one train.py ------------------
+def test_population_sweep_trains_seeds_together_and_each_run_stays_a_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sine-generator", "--seeds", "1", "2", "3", "5", "--population", "3",
+            "--workers", "2", "--out", str(out), "--", *TINY, "--hidden_size", "4"]
+    assert sweeps.main(argv) == 0
+    manifest = json.loads(read(out / "sweep.json"))
+    folders = {name: run["folder"] for name, run in manifest["runs"].items()}
+    assert folders == {"seed=1": "seeds=1-3/seed-1", "seed=2": "seeds=1-3/seed-2",
+                       "seed=3": "seeds=1-3/seed-3", "seed=5": "seed=5"}
+    assert {run["state"] for run in manifest["runs"].values()} == {"done"}
+    # one train.py for seeds 1-3 (each copy equal to its single run: test_population.py)
+    assert "--population 3" in read(out / "seeds=1-3" / "train.log").decode()
+    assert len(pd.read_csv(out / "seeds=1-3" / "seed-2" / "history.csv")) == 3
+    # A run of a population that failed (as after a non-finite loss in its
+    # first epoch) runs alone next time; the others are done.
+    failed = out / "seeds=1-3" / "seed-2"
+    for name in ("model.pth", "checkpoint.pth", "history.csv"):
+        os.remove(failed / name)
+    (failed / ".sweep-exit").write_text(json.dumps({"returncode": 3, "epochs": 3,
+                                                    "message": "seed 2: the loss became nan"}))
+    capsys.readouterr()
+    assert sweeps.main(before_dashes(argv, "--dry_run")) == 0
+    printed = capsys.readouterr().out
+    assert "1 to restart, 3 done" in printed and "--population" not in printed
+    assert sweeps.main(argv) == 0
+    assert json.loads(read(out / "sweep.json"))["runs"]["seed=2"]["state"] == "done"
+    # --population is fixed for the sweep; after -- it is refused.
+    with pytest.raises(UsageError, match="--population 3"):
+        sweeps.main(argv[:6] + argv[8:])
+    with pytest.raises(UsageError, match="give --population to sweep.py"):
+        sweeps.main(["sine-generator", "--seeds", "1", "--out", str(tmp_path / "x"), "--",
+                     "--population", "2"])

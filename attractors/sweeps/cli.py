@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from ..options import OneLineParser, UsageError
+from . import populations
 from .executors import SLURM_MIN_TIME, SLURM_OPTIONS, SLURM_TIME_MIN, check_slurm_commands, \
     run_local, slurm_job_name, slurm_parameters, submit_slurm
 from .files import MANIFEST, PLOT, SUMMARY
@@ -54,6 +55,10 @@ def build_parser():
     parser.add_argument("--workers", type=int, metavar="N",
                         help="local: runs at once, the cores shared among them (default: one "
                              f"per two cores, here {default_workers()})")
+    parser.add_argument("--population", type=int, metavar="K",
+                        help="train the runs that differ only by their seed together, up to "
+                             "K consecutive seeds in one train.py --population process; each "
+                             "run stays an ordinary run folder (docs/sweeps.md)")
     parser.add_argument("--dry_run", action="store_true",
                         help="print the runs and their commands; start and write nothing")
     parser.add_argument("--status", nargs="?", const="", metavar="DIR",
@@ -115,7 +120,7 @@ def check_args(args, fixed):
     elif args.workers is not None:
         raise UsageError("--workers applies to the local executor; Slurm runs each run as a "
                           "task of a job array (see --slurm_array_parallelism)")
-    for name in ("workers", "time", "cpus_per_task", "slurm_array_parallelism"):
+    for name in ("workers", "time", "cpus_per_task", "slurm_array_parallelism", "population"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
     for name in ("gpus_per_task", "mem_gb"):
@@ -134,8 +139,10 @@ def main(argv=None):
     check_args(args, fixed)
     if args.status is not None:
         return status_command(args.status or args.out, args.plot, args.output)
-    sweep = Sweep(args.task, args.out, args.grid, args.seeds, fixed, args.config)
+    sweep = Sweep(args.task, args.out, args.grid, args.seeds, fixed, args.config,
+                  args.population)
     old = read_manifest(sweep.out) if os.path.isfile(manifest_path(sweep.out)) else None
+    sweep.place_populations(old["runs"] if old else {})
     manifest = merged_manifest(sweep, old)
     slurm_ids, slurm_jobs = slurm_jobs_of(manifest, sweep.runs)
     actions = {name: next_action(sweep.folder(name), run["epochs"], slurm_jobs,
@@ -145,7 +152,8 @@ def main(argv=None):
     if args.executor == "slurm":
         workers, threads, cuda = None, args.cpus_per_task or 1, bool(args.gpus_per_task)
     else:
-        workers = max(1, min(args.workers or default_workers(), len(todo)))
+        jobs = len(sweep.job_items(todo, 1))   # a population is one train.py
+        workers = max(1, min(args.workers or default_workers(), jobs))
         threads, cuda = max(1, available_cores() // workers), False
     if args.dry_run:
         print_plan(sweep, actions, workers, threads, cuda, args)
@@ -189,11 +197,21 @@ def print_plan(sweep, actions, workers, threads, cuda, args):
     print(f"dry run: sweep of {sweep.task}/train.py in {args.out}: {len(sweep.runs)} runs "
           f"({summary_counts(actions)}); {where}")
     env = " ".join(f"{k}={v}" for k, v in thread_env(threads).items())
+    member = {n: root for root, names in sweep.units.items() for n in names}
+    shown = set()
     for name, action in actions.items():
-        start, resume = sweep.commands(name, threads, cuda)
-        print(f"{action:<8} {name}")
-        if action in TO_RUN:
+        root = member.get(name)
+        print(f"{action:<8} {name}" + (f" (population {root})" if root else ""))
+        if action not in TO_RUN or root in shown:
+            continue
+        if root and all(actions[n] in TO_RUN for n in sweep.units[root]):
+            shown.add(root)   # one train.py --population for all its runs
+            start, resume = populations.commands(sweep, root, sweep.units[root], threads, cuda)
+            together = os.path.isfile(os.path.join(sweep.out, root, populations.MANIFEST))
+            command = resume if together else start
+        else:
+            start, resume = sweep.commands(name, threads, cuda)
             command = resume if action == "resume" else start
-            print(f"         cd {shlex.quote(sweep.task_dir)} && {env} python "
-                  f"{shlex.join(command)}")
+        print(f"         cd {shlex.quote(sweep.task_dir)} && {env} python "
+              f"{shlex.join(command)}")
     print("nothing was started or written")

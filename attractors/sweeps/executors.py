@@ -92,7 +92,7 @@ def submit_slurm(sweep, manifest, todo, threads, cuda, args):
     executor = make_executor("slurm", sweep.out, params)
     grace = max(5, params["slurm_signal_delay_s"] - 20)
     job = SweepJob(sweep.job_spec(threads, stop_grace_s=grace, local=False))
-    chunks = [sweep.job_runs([name], threads, cuda) for name in todo]
+    chunks = [[item] for item in sweep.job_items(todo, threads, cuda)]
     refusal = io.StringIO()
     try:
         with contextlib.redirect_stderr(refusal):   # submitit prints sbatch's lines
@@ -102,9 +102,10 @@ def submit_slurm(sweep, manifest, todo, threads, cuda, args):
         reason = last_line(str(e)) or last_line(refusal.getvalue()) or type(e).__name__
         raise UsageError(f"sbatch refused the job array: {_sbatch_reason(reason)}; "
                          f"nothing was submitted") from None
-    for name, j in zip(todo, jobs):
-        manifest["runs"][name]["job"] = {"executor": "slurm", "id": str(j.job_id)}
-        manifest["runs"][name]["state"] = "queued"
+    for chunk, j in zip(chunks, jobs):
+        for run in _runs_of(chunk):
+            manifest["runs"][run["name"]]["job"] = {"executor": "slurm", "id": str(j.job_id)}
+            manifest["runs"][run["name"]]["state"] = "queued"
     manifest["executor"] = {"name": "slurm", "parameters": params, "threads": threads}
     return str(jobs[0].job_id).split("_")[0]
 
@@ -121,13 +122,14 @@ def _sbatch_reason(line):
 def run_local(sweep, manifest, todo, workers, threads, args):
     executor = make_executor("local", sweep.out, {"timeout_min": LOCAL_TIMEOUT_MIN,
                                                   "name": "sweep"})
-    chunks = [sweep.job_runs(todo[i::workers], threads) for i in range(workers)]
+    items = sweep.job_items(todo, threads)
+    chunks = [items[i::workers] for i in range(workers)]
     # The job processes start ignoring Ctrl-C (no KeyboardInterrupt in
     # submitit's controllers); train.py and SweepJob set their own handlers.
     with _signal_ignored(signal.SIGINT):
         jobs = executor.map_array(SweepJob(sweep.job_spec(threads)), chunks)
     for j, chunk in zip(jobs, chunks):
-        for run in chunk:
+        for run in _runs_of(chunk):
             manifest["runs"][run["name"]]["job"] = {"executor": "local", "id": str(j.job_id)}
     manifest["executor"] = {"name": "local", "workers": workers, "threads": threads}
     save_manifest(sweep.out, manifest)
@@ -140,7 +142,7 @@ def run_local(sweep, manifest, todo, workers, threads, args):
                 j.result()
             except Exception as e:  # the job itself failed: say so for its runs
                 message = f"sweep job {j.job_id} failed: {last_line(str(e))}"
-                for run in chunk:
+                for run in _runs_of(chunk):
                     state, _, _ = run_state(run["folder"], run["epochs"])
                     if state != "done":
                         write_json(os.path.join(run["folder"], EXIT),
@@ -211,14 +213,23 @@ def _on_sigterm(action):
 
 
 def _forward(folders, signum):
-    """Send ``signum`` to the train.py processes running in ``folders`` here."""
+    """Send ``signum`` to the train.py processes running in ``folders`` here,
+    once each (a population's process runs in several)."""
+    pids = set()
     for folder in folders:
         marker = read_json(os.path.join(folder, RUNNING))
         if marker and marker.get("host") == socket.gethostname() and len(marker["pids"]) > 1:
-            try:
-                os.kill(marker["pids"][-1], signum)
-            except OSError:
-                pass
+            pids.add(marker["pids"][-1])
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def _runs_of(items):
+    """The runs of job items: a population's runs, or the run itself."""
+    return [run for item in items for run in item.get("copies", [item])]
 
 
 def _report(sweep, seen, progress):

@@ -57,6 +57,8 @@ def describe_shared(shared):
     if not shared:
         return "unknown"
     parts = [f"task {shared['task']}"]
+    if shared.get("population"):
+        parts.append(f"sweep.py --population {shared['population']}")
     parts += [f"--{k} {' '.join(v)}".rstrip() for k, v in sorted(shared["options"].items())]
     parts += [f"{k}={json.dumps(v)} in -c" for k, v in sorted(shared["config_file"].items())]
     return ", ".join(parts)

@@ -3,6 +3,7 @@ runs, and the train.py commands that start and resume each of them."""
 import os
 
 from ..options import UsageError
+from . import populations
 from .grid import check_grid, expand_runs, grid_args, parse_grid, run_name
 from .runner import thread_env
 from .task import find_task, parse_fixed, read_base_config, task_options
@@ -11,7 +12,7 @@ from .task import find_task, parse_fixed, read_base_config, task_options
 class Sweep:
     """A checked sweep command: the task, its options, the runs."""
 
-    def __init__(self, task, out, grids, seeds, fixed_tokens, config_file=None):
+    def __init__(self, task, out, grids, seeds, fixed_tokens, config_file=None, population=None):
         self.task_dir, self.train_py = find_task(task)
         self.task = os.path.basename(self.task_dir)
         self.out = os.path.abspath(out)
@@ -38,6 +39,9 @@ class Sweep:
                 raise UsageError(f"the config file sets the flag {key}, which --grid "
                                   f"{key}=false cannot turn off")
         self.threads_option = "threads" in self.options
+        self.population, self.units = population, {}
+        if population and "population" not in self.options:
+            raise UsageError(f"{self.task}/train.py has no --population option")
         self.runs = {}
         for settings in expand_runs(self.grids, self.seeds):
             name = run_name(settings)
@@ -46,6 +50,13 @@ class Sweep:
             self.runs[name] = {"folder": name, "settings": settings,
                                "args": grid_args(settings, self.options),
                                "epochs": self.epochs(settings)}
+
+    def place_populations(self, old_runs):
+        """With ``--population K``: the runs that differ only by their seed go
+        to populations of at most K (their folders change; those of the
+        runs in ``old_runs``, the manifest's, are kept)."""
+        if self.population:
+            self.units = populations.assign(self, old_runs, self.population)
 
     def folder(self, name):
         """The folder of the run ``name``."""
@@ -71,7 +82,10 @@ class Sweep:
         invocations of a sweep: config options only, epochs left out."""
         fixed = {k: v for k, v in self.fixed.items() if self.options[k].config and k != "epochs"}
         config = {k: v for k, v in self.config.items() if k != "epochs"}
-        return {"task": self.task, "options": fixed, "config_file": config}
+        shared = {"task": self.task, "options": fixed, "config_file": config}
+        if self.population:
+            shared["population"] = self.population
+        return shared
 
     def commands(self, name, threads, cuda=False):
         """``(start, resume)``: the arguments after ``python`` (train.py
@@ -97,6 +111,11 @@ class Sweep:
             runs.append({"name": name, "folder": self.folder(name),
                          "epochs": self.runs[name]["epochs"], "start": start, "resume": resume})
         return runs
+
+    def job_items(self, names, threads, cuda=False):
+        """What the jobs run for the runs ``names``: runs, and populations
+        (see :func:`populations.job_items`)."""
+        return populations.job_items(self, self.units, names, threads, cuda)
 
     def job_spec(self, threads, stop_grace_s=60, local=True):
         """What a :class:`SweepJob` sets for every run: the task folder, the

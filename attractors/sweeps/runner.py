@@ -16,6 +16,7 @@ import time
 import submitit
 
 from .files import EXIT, LOG, RUNNING, log_last_line, write_json
+from .populations import run_population
 from .state import run_state
 
 POLL_S = 0.2                    # how often a job looks at its train.py
@@ -89,9 +90,11 @@ class SweepJob(submitit.helpers.Checkpointable):
         for run in runs:
             if self._stopping:
                 break
-            outcome = self.run(run)
-            outcomes.append(outcome)
-            if outcome.get("interrupted"):   # stop here, as asked
+            if "copies" in run:   # a population (sweep.py --population)
+                outcomes += run_population(self, run, _current_job_id())
+            else:
+                outcomes.append(self.run(run))
+            if outcomes and outcomes[-1].get("interrupted"):   # stop here, as asked
                 break
         return outcomes
 
@@ -118,16 +121,17 @@ class SweepJob(submitit.helpers.Checkpointable):
         return {"name": run["name"], "action": action, "returncode": returncode,
                 "interrupted": interrupted, "message": message}
 
-    def _train(self, folder, args, action, job_id):
+    def _train(self, folder, args, action, job_id, markers=()):
         """Run ``python args`` in the task folder, its output appended to
-        the run's train.log, with the ``.sweep-running`` marker meanwhile."""
+        the run's train.log, with the ``.sweep-running`` marker meanwhile
+        (also in the folders ``markers``: a population's runs)."""
         env = {**os.environ}
         for key, value in self.spec["env"].items():
             if value is None:
                 env.pop(key, None)
             else:
                 env[key] = value
-        running = os.path.join(folder, RUNNING)
+        running = [os.path.join(f, RUNNING) for f in (folder, *markers)]
         with open(os.path.join(folder, LOG), "ab") as log:
             stamp = _now()
             header = (f"=== sweep {stamp} on {socket.gethostname()}: {action}: "
@@ -137,7 +141,8 @@ class SweepJob(submitit.helpers.Checkpointable):
             marker = {"host": socket.gethostname(), "pids": [os.getpid()],
                       "executor": os.environ.get("SUBMITIT_EXECUTOR", ""), "job_id": job_id,
                       "started": stamp}
-            write_json(running, marker)
+            for path in running:
+                write_json(path, marker)
             try:
                 self._proc = subprocess.Popen([sys.executable, *args],
                                               cwd=self.spec["task_dir"], env=env,
@@ -145,12 +150,14 @@ class SweepJob(submitit.helpers.Checkpointable):
                                               stdin=subprocess.DEVNULL,
                                               preexec_fn=_train_py_signals)
                 marker["pids"].append(self._proc.pid)
-                write_json(running, marker)
+                for path in running:
+                    write_json(path, marker)
                 return self._wait()
             finally:
                 self._proc = None
-                if os.path.exists(running):
-                    os.remove(running)
+                for path in running:
+                    if os.path.exists(path):
+                        os.remove(path)
 
     def _on_interrupt(self, signum, frame):
         self._stopping = True

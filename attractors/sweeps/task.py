@@ -21,6 +21,8 @@ MANAGED = {
     "config": "give the base config to sweep.py: -c FILE.json before --",
     "help": "see python TASK/train.py --help",
     "threads": "the sweep sets each run's threads from --workers (or --cpus_per_task)",
+    "population": "give --population to sweep.py, before --: it trains the runs that "
+                  "differ only by their seed together",
 }
 NUMBER = re.compile(r"^-\.?\d")
 
