@@ -15,6 +15,7 @@ import argparse
 import math
 import os
 import re
+import stat
 
 BIG = 10 ** 9          # the upper bound of counts and sizes (memory checks come later)
 # What matplotlib writes (with Pillow, which it requires).
@@ -177,6 +178,16 @@ class Text(Rule):
 
 
 # ------------------------------------------------------------------ paths
+def is_stream(path):
+    """Whether ``path`` is a character device or a pipe (``/dev/null``,
+    ``/dev/stdout``, a FIFO): written to as it is, never replaced by a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def _nearest_existing(path):
     path = os.path.abspath(path)
     while not os.path.exists(path):
@@ -236,8 +247,7 @@ class Path(Rule):
         elif role == "output file":
             if os.path.isdir(value):
                 raise _error(f"{value} is a folder; give a file name")
-            if os.path.exists(value) and not os.path.isfile(value):
-                # it would be replaced by a file (a device such as /dev/null, for root)
+            if os.path.exists(value) and not (os.path.isfile(value) or is_stream(value)):
                 raise _error(f"{value} exists and is not a regular file")
             name = os.path.basename(value)
             if name in RUN_FILE_NAMES:

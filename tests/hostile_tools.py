@@ -58,15 +58,15 @@ class _Closed(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-def run_command(relpath, *args, cwd=None, stdout="capture"):
+def run_command(relpath, *args, cwd=None, stdout="capture", stderr="capture"):
     """Run ``ROOT/relpath`` with ``args`` as ``python relpath args`` would,
     in this process: its ``__main__`` block runs with ``sys.argv`` set.
-    ``stdout="closed"``: its reader has gone away. Returns a Result; an
-    exception that escaped the script (a traceback, for a user) is kept in
-    ``escaped``."""
+    ``stdout="closed"`` (or ``stderr``): its reader has gone away. Returns
+    a Result; an exception that escaped the script (a traceback, for a
+    user) is kept in ``escaped``."""
     from attractors.script_options import as_command
     out = _Closed() if stdout == "closed" else io.StringIO()
-    err = io.StringIO()
+    err = _Closed() if stderr == "closed" else io.StringIO()
     code, escaped = 0, None
     old_cwd = os.getcwd()
     with as_command(ROOT / relpath, [str(a) for a in args]):
@@ -82,7 +82,8 @@ def run_command(relpath, *args, cwd=None, stdout="capture"):
             code = None
         finally:
             os.chdir(old_cwd)
-    return Result(code, out.getvalue() if stdout != "closed" else "", err.getvalue(), escaped)
+    return Result(code, out.getvalue() if stdout != "closed" else "",
+                  err.getvalue() if stderr != "closed" else "", escaped)
 
 
 def snapshot(*folders):

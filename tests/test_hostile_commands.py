@@ -41,6 +41,8 @@ def runs(tmp_path_factory):
 def test_every_script_works_with_its_output_gone(script, tmp_path):
     result = run_command(script, "--help", cwd=tmp_path, stdout="closed")
     assert result.escaped is None and result.code == 0 and result.err == "", result
+    result = run_command(script, "--no_such_option", cwd=tmp_path, stderr="closed")
+    assert result.escaped is None and result.code == 2, result    # said to no one, still 2
     assert list(tmp_path.iterdir()) == []
 
 

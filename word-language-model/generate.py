@@ -15,6 +15,7 @@ from attractors.options import (SEED, Integer, Number, OneLineParser, Text, Usag
                                 add_threads_option, check_memory, input_folder, output_file,
                                 run_cli, select_device, set_threads)
 from attractors.command import output_closed
+from attractors.rules import is_stream
 import argparse
 import os
 import sys
@@ -156,7 +157,10 @@ def main(argv=None):
     new = (dictionary.idx2word[i] for i in generate(model, ids, args.words, args.temperature,
                                                     device))
     pieces = _pieces(_chain(args.prompt.split(), new))
-    if args.output:
+    if args.output and is_stream(args.output):      # /dev/stdout, a pipe: as it comes
+        with open(args.output, "w", encoding="utf-8") as f:
+            write_stream(pieces, f)
+    elif args.output:
         # written whole or not at all: a Ctrl-C leaves the previous file
         atomic_write(args.output, lambda f: write_stream(pieces, _Utf8(f)), make_folders=True)
         print(f"Saved {args.output}")
