@@ -103,8 +103,10 @@ def other_parameters(model, saved, folder, name, this_kwargs):
     if saved["experiment_name"] != name:
         raise RunFolderError(f"{folder} is a {saved['experiment_name']} run, not {name}")
     if saved["model_kwargs"] != this_kwargs:
-        differ = sorted(k for k in set(this_kwargs) | set(saved["model_kwargs"])
-                        if this_kwargs.get(k) != saved["model_kwargs"].get(k))
+        first = ("rnn_type", "hidden_size", "num_layers", "embed_size", "n_words")
+        differ = sorted((k for k in set(this_kwargs) | set(saved["model_kwargs"])
+                         if this_kwargs.get(k) != saved["model_kwargs"].get(k)),
+                        key=lambda k: (first.index(k) if k in first else len(first), str(k)))
         raise RunFolderError(
             f"--towards {folder} is another model: " + ", ".join(
                 f"{k} {saved['model_kwargs'].get(k)} there, {this_kwargs.get(k)} here"

@@ -206,7 +206,7 @@ def test_a_sweep_run_is_the_train_py_run(failing_sweep, tmp_path):
 def test_status_table_summary_and_plot(failing_sweep, capsys):
     code, out, argv = failing_sweep
     before = read(out / "sweep.json")
-    assert sweeps.main(["--status", str(out), "--plot"]) == 0
+    assert sweeps.main(["--status", str(out), "--plot"]) == 1   # two runs failed: not done
     printed = capsys.readouterr().out
     assert "2 done, 2 failed" in printed
     assert "hidden_size=4_seed=2_seq_len=1000000000: train.py: error: this run needs" in printed
