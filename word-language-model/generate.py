@@ -17,6 +17,7 @@ from attractors.options import (SEED, Integer, Number, OneLineParser, Text, Usag
 from attractors.command import output_closed
 from attractors.rules import is_stream
 import argparse
+import errno
 import os
 import sys
 
@@ -158,7 +159,7 @@ def main(argv=None):
                                                     device))
     pieces = _pieces(_chain(args.prompt.split(), new))
     if args.output and is_stream(args.output):      # /dev/stdout, a pipe: as it comes
-        with open(args.output, "w", encoding="utf-8") as f:
+        with open_stream(args.output) as f:
             write_stream(pieces, f)
     elif args.output:
         # written whole or not at all: a Ctrl-C leaves the previous file
@@ -167,6 +168,19 @@ def main(argv=None):
     else:
         write_stream(pieces, sys.stdout)
     return args.output
+
+
+def open_stream(path):
+    """``path``, a device or a named pipe, open for writing text; a pipe
+    that no process reads is an error, not a wait."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise UsageError(f"-o {path} is a pipe that no process reads") from None
+        raise
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _chain(first, rest):
