@@ -76,11 +76,23 @@ def error_status(error):
         where = f": {error.filename}" if error.filename else ""
         text = f"error: {error.strerror or first_line(error)}{where}"
         return text, 2 if error.errno in USER_ERRNOS else 1
+    environment = _environment_error(error)
+    if environment:
+        return f"error: {environment}", 2
     run_files = sys.modules.get("attractors.run_files")   # not imported: none was raised
     if run_files is not None and isinstance(error, run_files.RunFolderError):
         return f"error: {first_line(error)}", 2
     if isinstance(error, RecursionError):
         return f"error: input nested too deeply ({show(str(error))})", 2
+    return None
+
+
+def _environment_error(error):
+    """The line for an error of the environment the user set, or None:
+    matplotlib refuses to import with an MPLBACKEND it does not know."""
+    if isinstance(error, ValueError) and str(error).startswith("Key backend:"):
+        return (f"MPLBACKEND={os.environ.get('MPLBACKEND')!r} is not a backend matplotlib "
+                "knows; unset it")
     return None
 
 
@@ -197,6 +209,10 @@ def output_closed():
 
 # ------------------------------------------------------------------ Ctrl-C
 def _excepthook(kind, value, traceback, previous=sys.excepthook):
+    environment = _environment_error(value)     # raised while the script imports
+    if environment:
+        print(f"{prog()}: error: {environment}", file=sys.stderr, flush=True)
+        os._exit(2)
     if issubclass(kind, KeyboardInterrupt):
         try:
             print(f"{prog()}: interrupted", file=sys.stderr, flush=True)

@@ -88,6 +88,14 @@ def test_an_output_into_a_new_folder_is_made(runs, tmp_path):
     assert result.code == 0 and (tmp_path / "new" / "deeper" / "o.png").is_file(), result
 
 
+def test_an_mplbackend_matplotlib_does_not_know_is_one_line(runs):
+    done = subprocess.run([sys.executable, ROOT / "plot_training_dynamics.py", runs["sine"]],
+                          env=dict(ENV, MPLBACKEND="bogus"), capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == (
+        "plot_training_dynamics.py: error: MPLBACKEND='bogus' is not a backend matplotlib "
+        "knows; unset it\n"), done.stderr
+
+
 def test_an_error_with_stderr_closed_still_exits_2(tmp_path):
     done = subprocess.run([sys.executable, ROOT / "sine-generator/train.py", "--epochs", "0"],
                           env=ENV, preexec_fn=lambda: os.close(2), cwd=tmp_path,
