@@ -4,6 +4,11 @@ the bifurcations of training (where the long-run behaviour changed and stayed).
 
     python analyse_attractors.py RUN_FOLDER [--n_starts 32] [-o OUT_DIR]
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (BIG, SEED, Integer, Number, OneLineParser, UsageError,
+                                add_threads_option, check_memory, check_task_options,
+                                input_folder, output_folder, run_cli, set_threads)
+from attractors.rules import only_for_tasks
 import argparse
 import json
 import os
@@ -14,10 +19,9 @@ import pandas as pd
 import torch
 
 from attractors.api import NoFixedPointWarning, fixed_points, state_map
+from attractors.atomic import atomic_write
 from attractors.dynamics import classify_trajectories
 from attractors.orbit_analysis import bifurcation_report, format_groups
-from attractors.options import (POSITIVE_FLOAT, SEED, OneLineParser, UsageError,
-                                add_threads_option, run_cli, set_threads)
 from attractors.run_files import (HISTORY_FILE, ORBIT_FILE, RunFolderError, load_orbit_file,
                                   read_history)
 from attractors.tasks import load_run
@@ -29,21 +33,26 @@ TASKS_HERE = [os.path.dirname(os.path.abspath(__file__))]
 def build_parser():
     parser = OneLineParser(prog="analyse_attractors.py", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("folder", help="training output folder")
-    parser.add_argument("-o", "--output_dir", help="where to write the results (default: FOLDER)")
-    parser.add_argument("--n_starts", type=int, default=32,
+    parser.add_argument("folder", type=input_folder(), help="training output folder")
+    parser.add_argument("-o", "--output_dir", type=output_folder(),
+                        help="where to write the results (default: FOLDER)")
+    parser.add_argument("--n_starts", type=Integer(1, 10 ** 6), default=32,
                         help="random initial states per input (for fixed points and trajectories)")
-    parser.add_argument("--std", type=POSITIVE_FLOAT, default=None,
+    parser.add_argument("--std", type=Number(0, 1e6, low_open=True), default=None,
                         help="standard deviation of the initial states (default: the run's "
                              "std_orbit, capped at 10)")
-    parser.add_argument("--steps", type=int, default=2000, help="steps simulated per trajectory")
-    parser.add_argument("--record", type=int, default=400,
-                        help="last steps examined for periodicity")
-    parser.add_argument("--lyapunov_steps", type=int, default=500,
+    parser.add_argument("--steps", type=Integer(2, BIG), default=2000,
+                        help="steps simulated per trajectory")
+    parser.add_argument("--record", type=Integer(2, BIG), default=400,
+                        help="last steps examined for periodicity (at most --steps)")
+    parser.add_argument("--lyapunov_steps", type=Integer(1, BIG), default=500,
                         help="steps averaged for the Lyapunov exponent")
-    parser.add_argument("--newton_steps", type=int, default=50, help="Newton iterations")
-    parser.add_argument("--word_ids", type=int, nargs="+", default=[0, 1],
-                        help="language model: word ids used as constant inputs")
+    parser.add_argument("--newton_steps", type=Integer(0, 10 ** 6), default=50,
+                        help="Newton iterations")
+    only_for_tasks(parser.add_argument("--word_ids", type=Integer(0, BIG), nargs="+",
+                                       default=[0, 1],
+                                       help="language model: word ids used as constant inputs"),
+                   "word-language-model")
     parser.add_argument("--seed", type=SEED, default=0, help="seed of the initial states")
     parser.add_argument("--trust_pickle", action="store_true",
                         help="load a model.pth of the original code (pickled objects)")
@@ -68,14 +77,20 @@ def analyse_inputs(model, inputs, args, std):
         yield fmap, found, kinds
 
 
+def write_text(path, text):
+    """Write ``path`` whole or not at all (a Ctrl-C leaves the previous file)."""
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if min(args.n_starts, args.steps, args.lyapunov_steps) < 1 or not 1 < args.record <= args.steps:
-        raise UsageError("--n_starts, --steps, --lyapunov_steps must be positive and "
-                         "1 < --record <= --steps")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.record > args.steps:
+        raise UsageError(f"--record ({args.record}) must be at most --steps ({args.steps})")
     set_threads(args.threads)
     try:
         task, model, saved = load_run(args.folder, TASKS_HERE, trust_pickle=args.trust_pickle)
+        check_task_options(parser, task.name)
         labels, inputs = task.constant_inputs(model, saved["config"], args)
         orbit_path = os.path.join(args.folder, ORBIT_FILE)
         # read before anything is written, so that a bad one leaves no half results
@@ -84,8 +99,11 @@ def main(argv=None):
                    if os.path.isfile(os.path.join(args.folder, HISTORY_FILE)) else None)
     except RunFolderError as e:
         raise UsageError(str(e)) from None
+    # the recorded states of one input, in float64, and the periods' work on them
+    rnn = model.rnn
+    state_size = rnn.hidden_size * rnn.num_layers * (2 if rnn.rnn_type == "LSTM" else 1)
+    check_memory(8 * 4 * args.record * args.n_starts * state_size, "--record times --n_starts")
     out = args.output_dir or args.folder
-    os.makedirs(out, exist_ok=True)
     std = args.std if args.std is not None else min(saved["config"].get("std_orbit", 1.0), 10.0)
     rows, point_rows = [], []
     for label, (fmap, points, kinds) in zip(labels, analyse_inputs(model, inputs, args, std)):
@@ -103,15 +121,16 @@ def main(argv=None):
                                "spectral radius": p["spectral_radius"], "residual": p["residual"],
                                "output": " ".join(f"{v:.6g}" for v in fmap.output(p["x"]).tolist())})
     summary = pd.DataFrame(rows)
-    summary.to_csv(os.path.join(out, "attractors.csv"), index=False)
-    pd.DataFrame(point_rows).to_csv(os.path.join(out, "fixed_points.csv"), index=False)
+    os.makedirs(out, exist_ok=True)     # now that there are results
+    write_text(os.path.join(out, "attractors.csv"), summary.to_csv(index=False))
+    write_text(os.path.join(out, "fixed_points.csv"), pd.DataFrame(point_rows).to_csv(index=False))
     print(summary.to_string(index=False))
     result = {"run": os.path.abspath(args.folder), "epoch": saved["epoch"],
               "per_input": rows, "fixed_points": point_rows}
     if orbit is not None:
         report = bifurcation_report(*orbit, history)
-        report.changes.to_csv(os.path.join(out, "bifurcations.csv"), index=False)
-        report.groups.to_csv(os.path.join(out, "main_bifurcations.csv"), index=False)
+        write_text(os.path.join(out, "bifurcations.csv"), report.changes.to_csv(index=False))
+        write_text(os.path.join(out, "main_bifurcations.csv"), report.groups.to_csv(index=False))
         result["bifurcations"] = report.changes.to_dict(orient="records")
         result["persistent_changes"] = report.persistent.to_dict(orient="records")
         result["main_bifurcations"] = report.groups.to_dict(orient="records")
@@ -124,8 +143,7 @@ def main(argv=None):
         birth = report.oscillation_birth
         print("an oscillation is born at epoch " + str(birth) if birth is not None
               else "no oscillation is born")
-    with open(os.path.join(out, "attractors.json"), "w") as f:
-        json.dump(result, f, indent=1, default=float)
+    write_text(os.path.join(out, "attractors.json"), json.dumps(result, indent=1, default=float))
     print(f"\nWrote attractors.csv, fixed_points.csv, attractors.json"
           f"{', bifurcations.csv, main_bifurcations.csv' if orbit is not None else ''} to {out}")
 

@@ -10,9 +10,12 @@ Every grid point is a separate LSTM; all of them run together as one batch
 of models through the functional step of attractors.functional (in chunks
 of --chunk_size models), not one model after another.
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (BIG, DPI, SEED, Integer, Number, OneLineParser, UsageError,
+                                add_threads_option, check_memory, default_folder,
+                                output_folder, run_cli, set_threads)
 import argparse
 import os
-import sys
 
 import numpy as np
 import torch
@@ -20,8 +23,6 @@ import torch
 from attractors import smoothness
 from attractors.chaos import (HIDDEN, INITIAL_VALUE, ChaoticFit, chaotic_lstm, line, loss_slice,
                               random_weights)
-from attractors.options import (DPI, SEED, OneLineParser, UsageError, add_threads_option,
-                                check_memory, default_folder, set_threads)
 from attractors.smoothness import grid
 
 PROG = "chaotic_lstm.py"
@@ -136,7 +137,7 @@ def build_parser():
                     "sequence lengths and its derivative's Lipschitz constant. "
                     "Figures are written to OUTPUT_DIR as chaotic_lstm_*.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("-o", "--output_dir", default=None,
+    parser.add_argument("-o", "--output_dir", type=output_folder(), default=None,
                         help="folder for the figures (default: a new ./output-<date>_<time>)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:3]),
                         help="what to compute")
@@ -146,55 +147,58 @@ def build_parser():
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="precision of the attractor, line and slice simulations (the "
                              "smoothness part always runs in float64)")
-    parser.add_argument("--chunk_size", type=int, default=25000,
+    parser.add_argument("--chunk_size", type=Integer(1, 10 ** 7), default=25000,
                         help="models simulated together in one batch")
     parser.add_argument("--dpi", type=DPI, default=150, help="resolution of the PNGs")
     add_threads_option(parser)
     g = parser.add_argument_group("attractor")
-    g.add_argument("--attractor_steps", type=int, default=5000, help="steps simulated")
-    g.add_argument("--burnout_attractor", type=int, default=100, help="first steps dropped")
+    g.add_argument("--attractor_steps", type=Integer(2, BIG), default=5000,
+                   help="steps simulated")
+    g.add_argument("--burnout_attractor", type=Integer(0, BIG), default=100,
+                   help="first steps dropped")
     g = parser.add_argument_group("line s*W and slice s1*W + s2*R")
-    g.add_argument("--steps", type=int, default=200, help="steps simulated per grid point")
-    g.add_argument("--burnout", type=int, default=100,
+    g.add_argument("--steps", type=Integer(2, BIG), default=200,
+                   help="steps simulated per grid point")
+    g.add_argument("--burnout", type=Integer(0, BIG), default=100,
                    help="first steps dropped before the loss and the diagram")
-    g.add_argument("--n_points", type=int, default=5000,
+    g.add_argument("--n_points", type=Integer(2, BIG), default=5000,
                    help="values of s on the line (1 included)")
-    g.add_argument("--s_range", type=float, nargs=2, default=[0.5, 2.0], metavar=("MIN", "MAX"),
+    g.add_argument("--s_range", type=Number(-1e6, 1e6), nargs=2, default=[0.5, 2.0],
+                   metavar=("MIN", "MAX"),
                    help="range of s on the line")
-    g.add_argument("--grid", type=int, nargs=2, default=[150, 150], metavar=("N1", "N2"),
+    g.add_argument("--grid", type=Integer(2, BIG), nargs=2, default=[150, 150],
+                   metavar=("N1", "N2"),
                    help="slice grid size along s1 and s2 (0 and 1 included)")
-    g.add_argument("--s1_range", type=float, nargs=2, default=[0.0, 2.0], metavar=("MIN", "MAX"),
+    g.add_argument("--s1_range", type=Number(-1e6, 1e6), nargs=2, default=[0.0, 2.0],
+                   metavar=("MIN", "MAX"),
                    help="range of s1, the coordinate along W (must contain 1)")
-    g.add_argument("--s2_range", type=float, nargs=2, default=[-0.5, 0.5], metavar=("MIN", "MAX"),
+    g.add_argument("--s2_range", type=Number(-1e6, 1e6), nargs=2, default=[-0.5, 0.5],
+                   metavar=("MIN", "MAX"),
                    help="range of s2, the coordinate along R (must contain 0)")
-    g.add_argument("--levels", type=int, default=100, help="contour levels of the slice")
+    g.add_argument("--levels", type=Integer(1, 10 ** 4), default=100,
+                   help="contour levels of the slice")
     g = parser.add_argument_group("smoothness (--parts smoothness)")
-    g.add_argument("--seq_lens", type=int, nargs="+", default=list(smoothness.DEFAULT_SEQ_LENS),
+    g.add_argument("--seq_lens", type=Integer(1, BIG), nargs="+",
+                   default=list(smoothness.DEFAULT_SEQ_LENS),
                    metavar="T", help="sequence lengths of the loss")
-    g.add_argument("--smooth_s_range", type=float, nargs=2, default=[-0.0001, 0.0001],
+    g.add_argument("--smooth_s_range", type=Number(-1e6, 1e6), nargs=2, default=[-0.0001, 0.0001],
                    metavar=("MIN", "MAX"),
                    help="range of s along the random direction (each weight tensor of norm "
                         "|W|); the loss turns chaotic at ever smaller s as T grows")
-    g.add_argument("--smooth_points", type=int, default=201, help="values of s (0 included)")
+    g.add_argument("--smooth_points", type=Integer(3, BIG), default=201,
+                   help="values of s (0 included)")
     g.add_argument("--no_curvature", action="store_true",
                    help="skip the exact second derivative at s = 0 (forward-mode AD)")
     return parser
 
 
 def check(args):
-    """Refuse impossible sizes before any work (raises UsageError)."""
-    positive = ["chunk_size", "attractor_steps", "steps", "n_points", "levels", "smooth_points"]
-    for name in positive:
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1")
-    if not 0 <= args.burnout_attractor < args.attractor_steps:
-        raise UsageError("--burnout_attractor must be >= 0 and below --attractor_steps")
-    if not 0 <= args.burnout < args.steps:
-        raise UsageError("--burnout must be >= 0 and below --steps")
-    if min(args.grid) < 2 or args.smooth_points < 3:
-        raise UsageError("--grid needs at least 2 points per axis, --smooth_points at least 3")
-    if min(args.seq_lens) < 1:
-        raise UsageError("sequence lengths must be at least 1")
+    """Refuse impossible combinations before any work (raises UsageError);
+    each option's own range is its rule."""
+    if not args.burnout_attractor < args.attractor_steps:
+        raise UsageError("--burnout_attractor must be below --attractor_steps")
+    if not args.burnout < args.steps:
+        raise UsageError("--burnout must be below --steps")
     for name, inside in (("s_range", 1.0), ("s1_range", 1.0), ("s2_range", 0.0)):
         lo, hi = getattr(args, name)
         if not lo <= inside <= hi or not lo < hi:
@@ -208,17 +212,14 @@ def check(args):
 
 
 def main(argv=None):
+    args = build_parser().parse_args(argv)
+    check(args)
+    set_threads(args.threads)
+    args.output_dir = args.output_dir or default_folder()
     try:
-        args = build_parser().parse_args(argv)
-        check(args)
-        set_threads(args.threads)
-        args.output_dir = args.output_dir or default_folder()
         os.makedirs(args.output_dir, exist_ok=True)
     except OSError as e:
-        sys.exit(f"{PROG}: error: cannot create {args.output_dir}: {e.strerror}")
-    except UsageError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(f"cannot create {args.output_dir}: {e.strerror}") from None
     import matplotlib
     matplotlib.use("Agg")
     dtype = DTYPES[args.dtype]
@@ -230,4 +231,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -4,6 +4,10 @@
 - ``tasks``: how a task folder plugs in, and the one loader of task files;
 - ``options``, ``training``, ``run_files``: the command line of every
   train.py, the bookkeeping of a run, and the files of a run folder;
+- ``rules``, ``parsing``, ``command``, ``script_options``: the rules every
+  option is declared with, the parser that applies them, how every script
+  ends (one line, an exit status), and a script's options read from its
+  parser;
 - ``rnn``, ``functional``: the RNN factory and a pure step of every cell;
 - ``steps``, ``checks``: one time step of any cell as the analysis sees it,
   and the one-line errors of a wrong call;

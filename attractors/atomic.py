@@ -10,18 +10,36 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write(path, write):
-    """Call ``write(binary_file_object)`` on a temporary file, then move it to ``path``."""
+def atomic_write(path, write, make_folders=False):
+    """Call ``write(binary_file_object)`` on a temporary file, then move it to
+    ``path``. ``make_folders``: create the missing folders above ``path``
+    first, and remove them again if the write fails (or is interrupted)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
+    made = []
+    if make_folders:
+        above = folder
+        while not os.path.exists(above):
+            made.append(above)
+            above = os.path.dirname(above)
+        os.makedirs(folder, exist_ok=True)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path),
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for made_folder in made:       # the deepest first; each is empty again
+            try:
+                os.rmdir(made_folder)
+            except OSError:
+                break
         raise
     return path
 

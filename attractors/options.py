@@ -1,90 +1,47 @@
-"""Command-line options shared by every train.py.
+"""Command-line options shared by every train.py, and the parser of every script.
 
 Options come in two groups. *Config* options describe the experiment and are
 saved with the run; *system* options (``--cuda``, ``--folder`` and task
 extras) say where and how to run it and are not saved. Precedence is
 defaults < ``--config FILE.json`` < command line, so a saved config given back
 with ``--config`` repeats the run.
+
+Every option is declared with a rule of :mod:`attractors.rules` as its
+``type``; the rule checks it wherever it comes from (docs/options.md).
 """
 import argparse
 import datetime
 import json
 import math
 import os
-import re
-import sys
 
-
-class CommandError(Exception):
-    """Ends a command with a one-line message and the exit status ``code``."""
-    code = 1
-
-
-class UsageError(CommandError):
-    """Bad input from the user: reported as one line, exit status 2."""
-    code = 2
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line and raise instead of exiting."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Every plain float option, of every script, refuses nan and inf.
-        self.register("type", float, finite_float())
-
-    def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
-def _bounded(base, low, high, low_open, high_open):
-    """An argparse type: a finite ``base`` number in the given range. It reads
-    the command line's text and a config file's JSON number alike (``base``
-    tells :func:`_check_scalar` which JSON type to expect)."""
-    if low is not None and high is not None:
-        bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    elif low is not None:
-        bounds = f" {'>' if low_open else '>='} {low}"
-    elif high is not None:
-        bounds = f" {'<' if high_open else '<='} {high}"
-    else:
-        bounds = ""
-    what = "a finite number" if base is float else "an integer"
-
-    def convert(text):
-        try:
-            value = base(text)
-        except (TypeError, ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"invalid {base.__name__} value: {text!r}") from None
-        if isinstance(text, float) and base is int and value != text:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
-        ok = math.isfinite(value) and (
-            low is None or (value > low if low_open else value >= low)) and (
-            high is None or (value < high if high_open else value <= high))
-        if not ok:
-            raise argparse.ArgumentTypeError(f"must be {what}{bounds}, got {text!r}")
-        return value
-    convert.base = base
-    convert.__name__ = base.__name__  # argparse names the type in its messages
-    return convert
+from .command import CommandError, UsageError, fail, first_line, run_cli, warn  # noqa: F401
+from .parsing import (OneLineParser, _Captured, action_value, check_path,  # noqa: F401
+                      json_value, read_json_object)
+from .rules import (BIG, Choice, Integer, Number, Rule, Text,  # noqa: F401 (for the scripts)
+                    input_file, input_folder, output_file, output_folder, only_when, rule_of,
+                    show)
 
 
 def finite_float(low=None, high=None, low_open=False, high_open=False):
-    """Argparse type of a finite float in ``[low, high]`` (``low_open``,
-    ``high_open``: exclude that end; None: unbounded)."""
-    return _bounded(float, low, high, low_open, high_open)
+    """A :class:`~attractors.rules.Number`; an end that is None is unbounded
+    (the tests ask for both ends: give them)."""
+    return Number(-math.inf if low is None else low, math.inf if high is None else high,
+                  low_open, high_open)
 
 
 def bounded_int(low=None, high=None):
-    """Argparse type of an int in ``[low, high]`` (None: unbounded)."""
-    return _bounded(int, low, high, False, False)
+    """An :class:`~attractors.rules.Integer` (None: 64-bit; give both ends)."""
+    return Integer(-2 ** 63 if low is None else low, 2 ** 63 - 1 if high is None else high)
 
 
-POSITIVE_FLOAT = finite_float(0, low_open=True)
-POSITIVE_INT = bounded_int(1)
-SEED = bounded_int(0, 2 ** 32 - 1)       # what NumPy's seed accepts
-DPI = bounded_int(10, 2000)
-ALPHA = finite_float(0, 1, low_open=True)
+POSITIVE_FLOAT = Number(0, 1e12, low_open=True)
+POSITIVE_INT = Integer(1, BIG)
+COUNT = Integer(1, BIG)                  # epochs, lengths, sizes, numbers of things
+SEED = Integer(0, 2 ** 32 - 1)           # what NumPy's seed accepts
+DPI = Integer(10, 2000)
+ALPHA = Number(0, 1, low_open=True)
+THREADS = Integer(0, 4096)
 
 
 def available_memory():
@@ -110,23 +67,28 @@ def check_memory(nbytes, what):
                          f"{free / 2 ** 30:.3g} GiB of memory available; choose smaller sizes")
 
 
-def estimate_training_bytes(config, n_words=0):
+def estimate_training_bytes(config, n_words=0, n_inputs=1, n_outputs=1):
     """A rough lower bound of the bytes a training run allocates (float32):
-    parameters with their gradients and Adam's two moments, the activations
-    kept for back-propagation, and the orbit buffers. ``n_words``: the
-    vocabulary of a language model, whose embedding, decoder and one window's
-    logits (``seq_len x batch_size x n_words``) come on top."""
+    parameters with their gradients and Adam's two moments, the inputs and
+    activations kept for back-propagation, and the orbit buffers.
+    ``n_words``: the vocabulary of a language model, whose embedding,
+    decoder and one window's logits (``seq_len x batch_size x n_words``)
+    come on top; ``n_inputs``, ``n_outputs``: the input size and the
+    classes of a classifier (its read-out and one-hot data)."""
     h, layers = config.get("hidden_size", 1), config.get("num_layers", 1)
     embed = config.get("embed_size", 0)
-    width = max(h, embed, 1)
-    params = layers * 4 * h * (width + h + 1) + h + (embed + h + 1) * n_words
+    width = max(h, embed, n_inputs, 1)
+    params = (layers * 4 * h * (width + h + 1) + (h + 1) * n_outputs
+              + (embed + h + 1) * n_words)
+    sequences = max(config.get("n_sequences", 1), config.get("n_sequences_val", 1))
     steps = config.get("seq_len", 1) * max(config.get("batch_size", 1),
-                                           config.get("n_sequences", 1) if "embed_size" not in config else 1)
+                                           sequences if "embed_size" not in config else 1)
+    data = config.get("seq_len", 1) * sequences * n_inputs if n_inputs > 1 else 0
     activations = steps * (layers * 6 * h + n_words)
     orbit = 0
     if config.get("interval_orbit", -1) >= 1:
         orbit = config["seq_len_orbit"] * config["n_sequences_orbit"] * h * 2
-    return 4 * (4 * params + activations + orbit)
+    return 4 * (4 * params + activations + orbit + data)
 
 
 def check_output_file(path, option="-o"):
@@ -145,14 +107,14 @@ def default_folder(now=None):
 def add_system_options(parser):
     group = parser.add_argument_group("system options (not saved with the run)")
     group.add_argument("--cuda", action="store_true", help="run on the GPU cuda:0")
-    group.add_argument("--folder", default=None,
+    group.add_argument("--folder", type=output_folder(), default=None,
                        help="output folder (default: ./output-<date>_<time>)")
-    group.add_argument("--resume", metavar="FOLDER", default=None,
+    group.add_argument("--resume", type=input_folder(), metavar="FOLDER", default=None,
                        help="continue the interrupted run in FOLDER with its saved settings "
                             "(only --epochs may change)")
     group.add_argument("--overwrite", action="store_true",
                        help="allow --folder to name a folder that already holds a run")
-    group.add_argument("--checkpoint_interval", type=int, default=1, metavar="N",
+    group.add_argument("--checkpoint_interval", type=COUNT, default=1, metavar="N",
                        help="write checkpoint.pth (for --resume) every N epochs")
     add_threads_option(group)
     from .portable import add_portable_option   # --portable_numerics: restarts the process
@@ -161,7 +123,7 @@ def add_system_options(parser):
 
 
 def add_threads_option(group):
-    group.add_argument("--threads", type=int, default=0, metavar="N",
+    group.add_argument("--threads", type=THREADS, default=0, metavar="N",
                        help="CPU threads for PyTorch (0: its default, one per core); use 1 "
                             "for small models and when several runs share the machine")
 
@@ -177,7 +139,7 @@ def set_threads(threads):
 
 def add_optimiser_options(group, lr=0.001, clip_value=0.25):
     # above 1e6, Adam's own arithmetic overflows before any check can fail
-    group.add_argument("--lr", type=finite_float(0, 1e6, low_open=True), default=lr,
+    group.add_argument("--lr", type=Number(0, 1e6, low_open=True), default=lr,
                        help="learning rate, in (0, 1e6]")
     group.add_argument("--clip_value", type=POSITIVE_FLOAT, default=clip_value,
                        help="maximum norm of the gradient")
@@ -190,12 +152,16 @@ def add_run_options(group, seed=2):
                             "update and count it in the history")
 
 
+def add_epochs_option(group, default):
+    group.add_argument("--epochs", type=COUNT, default=default, help="number of epochs")
+
+
 def build_parser(add_config_options, description, prog=None, add_extra_system=None):
     """Parser with the config group (filled by ``add_config_options``), the
     system group and ``-c/--config``. Returns ``(parser, config_dests)``."""
     parser = OneLineParser(prog=prog, description=description,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("-c", "--config", default="", metavar="FILE.json",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-c", "--config", type=input_file(), default=None, metavar="FILE.json",
                         help="JSON file whose keys override the config defaults; "
                              "command-line options override the file")
     config_group = parser.add_argument_group("config options (saved to train.pyconfig.json)")
@@ -207,93 +173,87 @@ def build_parser(add_config_options, description, prog=None, add_extra_system=No
     return parser, config_dests
 
 
-def _check_scalar(action, v, source):
-    """Validate one JSON value against what the command line would accept."""
-    name = action.dest
-    kind = action.type or (type(action.default) if action.default is not None else str)
-    base = getattr(kind, "base", kind)
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        kind = base = bool
-    wanted = {bool: "true or false", int: "an integer", float: "a number"}.get(base, "a string")
-    ok_types = {bool: (bool,), int: (int,), float: (int, float)}.get(base, (str,))
-    # bool is an int in Python; refuse true/false where a number is meant.
-    if not isinstance(v, ok_types) or (isinstance(v, bool) and base is not bool):
-        raise UsageError(f"{source}: '{name}' must be {wanted}, got {json.dumps(v)}")
-    if kind not in (bool, int, float, str):
-        try:  # a validating type function, as on the command line
-            v = kind(v)
-        except (argparse.ArgumentTypeError, ValueError) as e:
-            raise UsageError(f"{source}: '{name}': {e}") from None
-    if base is float and isinstance(v, float) and not math.isfinite(v):
-        raise UsageError(f"{source}: '{name}' must be a finite number, got {v}")
-    if action.choices is not None and v not in action.choices:
-        raise UsageError(f"{source}: '{name}' must be one of "
-                         f"{', '.join(map(str, action.choices))}, got {json.dumps(v)}")
-    return float(v) if base is float else v
-
-
-def _check_value(action, value, source):
-    if action.nargs in ("+", "*"):
-        if not isinstance(value, list):
-            # The original code saved some list options as one number
-            # (position_symbols_len: 10); it stands for a list of one.
-            if isinstance(value, (dict, str, bool)) or value is None:
-                raise UsageError(f"{source}: '{action.dest}' must be a list, "
-                                 f"got {json.dumps(value)}")
-            value = [value]
-        return [_check_scalar(action, v, source) for v in value]
-    return _check_scalar(action, value, source)
-
-
 def read_config_file(path, parser, config_dests):
     """Load and validate a JSON config file: every key a known config option
-    with a value of the right type."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(f"config file {path} is not valid JSON: {e}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"config file {path} is not UTF-8 text") from None
-    except OSError as e:
-        raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"config file {path} must hold a JSON object")
+    with a value its rule accepts."""
+    data = read_json_object(path)
     actions = {a.dest: a for a in parser._actions if a.dest in config_dests}
     unknown = sorted(set(data) - set(actions))
     if unknown:
-        raise UsageError(f"config file {path}: unknown option(s) {', '.join(unknown)}")
-    return {k: _check_value(actions[k], v, f"config file {path}") for k, v in data.items()}
+        raise UsageError(f"config file {path}: unknown option(s) "
+                         f"{', '.join(k if k.isidentifier() else show(k) for k in unknown[:5])}")
+    source = f"config file {path}"
+    return {k: action_value(actions[k], v, source) for k, v in data.items()}
+
+
+def check_applicable(parser, config, config_dests, from_file=(), resumed=False):
+    """Options that do not apply to this run (``--K`` with an LSTM): given
+    on the command line, refused (or, for the orbit options, a warning);
+    set by a config file to a value other than the default, a warning. The
+    default is what the run keeps and saves (the original's configs hold
+    every key, at its default); a resumed run keeps its saved values. The
+    warnings are one line per reason."""
+    if resumed:
+        return config
+    ignored = {}
+    for action in parser._actions:
+        applies = getattr(action, "applies", None)
+        if action.dest not in config_dests or applies is None or applies(config):
+            continue
+        default = action.default if action.dest not in from_file else from_file[action.dest][1]
+        flag = "/".join(action.option_strings)
+        if action.dest in parser.explicit and applies.refuse:
+            raise UsageError(f"{flag} applies only {applies.when}; drop it or change the run")
+        if action.dest in parser.explicit:
+            if config[action.dest] != default:
+                ignored.setdefault(("", applies.when), []).append((flag, default))
+        elif action.dest in from_file and from_file[action.dest][0] != default:
+            source = f"{from_file[action.dest][2]}: "
+            ignored.setdefault((source, applies.when), []).append((f"'{action.dest}'", default))
+        config[action.dest] = default
+    for (source, when), names in ignored.items():
+        verb = "applies" if len(names) == 1 else "apply"
+        warn(f"{source}{', '.join(n for n, _ in names)} {verb} only {when}; ignored (saved as "
+             + ", ".join(json.dumps(d) for _, d in names) + ")")
+    return config
 
 
 def parse_options(parser, config_dests, argv=None):
     """Returns ``(config, system)``: the config options as a plain dict and
     the system options as a Namespace."""
-    pre = OneLineParser(add_help=False)
-    pre.add_argument("-c", "--config", default="")
+    pre = OneLineParser(add_help=False, internal=True)
+    pre.add_argument("-c", "--config", default=None)
     pre.add_argument("--resume", default=None)
     pre.add_argument("--folder", default=None)
     known, _ = pre.parse_known_args(argv)
     if known.resume and known.config:
         raise UsageError("--resume takes the settings saved in the run; drop --config")
-    if known.resume and known.folder and os.path.abspath(known.folder) != os.path.abspath(known.resume):
+    if known.resume and known.folder and \
+            os.path.abspath(known.folder) != os.path.abspath(known.resume):
         raise UsageError("--resume FOLDER continues that folder; drop --folder")
+    # their rules, before the files are read ('' is refused by the full parse below)
+    if known.resume:
+        check_path(input_folder(), known.resume, "argument --resume")
+    if known.config:
+        check_path(input_file(), known.config, "argument -c/--config")
+    from_file = {}
     if known.resume:
         saved = os.path.join(known.resume, "train.pyconfig.json")
         if not os.path.isfile(saved):
             raise UsageError(f"nothing to resume in {known.resume}: it has no train.pyconfig.json")
         parser.set_defaults(**read_config_file(saved, parser, config_dests))
     elif known.config:
-        parser.set_defaults(**read_config_file(known.config, parser, config_dests))
+        values = read_config_file(known.config, parser, config_dests)
+        defaults = {k: parser.get_default(k) for k in values}
+        from_file = {k: (v, defaults[k], f"config file {known.config}")
+                     for k, v in values.items()}
+        parser.set_defaults(**values)
     args = parser.parse_args(argv)
     if args.resume:
         args.folder = args.resume
-    if args.checkpoint_interval < 1:
-        raise UsageError("--checkpoint_interval must be at least 1")
     set_threads(args.threads)
     config = {k: getattr(args, k) for k in config_dests}
+    check_applicable(parser, config, config_dests, from_file, resumed=bool(args.resume))
     check_memory(estimate_training_bytes(config), "this run")
     system = argparse.Namespace(**{k: v for k, v in vars(args).items()
                                    if k not in config_dests and k != "config"})
@@ -310,55 +270,25 @@ def select_device(use_cuda):
 
 
 def check_orbit_options(config):
-    """Shared sanity checks of the orbit options."""
-    if not config["std_orbit"] > 0:
-        raise UsageError(f"std_orbit must be > 0, got {config['std_orbit']}")
+    """Shared sanity checks of the orbit options (their ranges are their rules)."""
     if config["interval_orbit"] < 1:
         return
-    if config["seq_len_orbit"] < 1:
-        raise UsageError("seq_len_orbit must be at least 1")
-    if not 0 <= config["burnout_orbit"] < config["seq_len_orbit"]:
-        raise UsageError(f"burnout_orbit ({config['burnout_orbit']}) must be >= 0 and "
-                         f"smaller than seq_len_orbit ({config['seq_len_orbit']})")
-    if config["n_sequences_orbit"] < 1:
-        raise UsageError("n_sequences_orbit must be at least 1")
-    if config["interval_save_orbit"] < 1:
-        raise UsageError("interval_save_orbit must be at least 1")
-
-
-def run_cli(main, argv=None):
-    """Run ``main(argv)``; bad input ends in one line on stderr and exit 2."""
-    try:
-        return main(argv)
-    except CommandError as e:
-        fail(e, e.code, "error: " if isinstance(e, UsageError) else "")
-    except MemoryError:
-        fail("out of memory; choose smaller sizes", 1)
-    except RuntimeError as e:
-        # PyTorch reports a failed CPU allocation as a plain RuntimeError
-        if type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e):
-            size = re.search(r"allocate (\d+) bytes", str(e))
-            what = f" allocating {int(size[1]) / 2 ** 30:.3g} GiB" if size else ""
-            fail(f"out of memory{what}; choose smaller sizes", 1)
-        raise
-    except OSError as e:  # a full disk, a read-only folder, a vanished file
-        where = f": {e.filename}" if e.filename else ""
-        fail(f"{e.strerror or e}{where}", 1)
-
-
-def first_line(error):
-    """The first line of an exception's message (its type's name if empty)."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def fail(message, code, prefix="error: "):
-    """Print ``PROG: error: message`` (its first line) on stderr and exit ``code``."""
-    prog = os.path.basename(sys.argv[0]) or "train.py"
-    print(f"{prog}: {prefix}{first_line(message)}", file=sys.stderr)
-    raise SystemExit(code) from None
+    if not config["burnout_orbit"] < config["seq_len_orbit"]:
+        raise UsageError(f"burnout_orbit ({config['burnout_orbit']}) must be smaller than "
+                         f"seq_len_orbit ({config['seq_len_orbit']})")
 
 
 def check_positive(config, *names):
     for name in names:
         if config[name] < 1:
             raise UsageError(f"{name} must be at least 1, got {config[name]}")
+
+
+def check_task_options(parser, task_name):
+    """Refuse a script option given for a run of a task it does not apply
+    to (``--word_ids`` on a sine run); see :func:`attractors.rules.only_for_tasks`."""
+    for action in parser._actions:
+        tasks = getattr(action, "tasks", None)
+        if tasks and action.dest in parser.explicit and task_name not in tasks:
+            raise UsageError(f"{'/'.join(action.option_strings)} applies only to "
+                             f"{', '.join(tasks)} runs; this is a {task_name} run")

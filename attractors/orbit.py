@@ -22,24 +22,29 @@ from torch import nn
 
 from .checks import count, number, tensor
 from .options import first_line
+from .rules import BIG, Integer, Number, only_when
 from .run_files import CheckpointError, save_orbit_file
 from .steps import (BUILTIN, BUILTIN_NAMES, CellError, Step, as_step, find_recurrent,
                     parse_state_shape, shape_text, split_return)
 
 
 def add_orbit_options(group, interval_save, n_sequences, seq_len, burnout, std=100.0):
-    group.add_argument("--interval_orbit", type=int, default=-1,
+    group.add_argument("--interval_orbit", type=Integer(1, BIG, also=(-1,)), default=-1,
                        help="sample the orbit diagram every N epochs (-1: never)")
-    group.add_argument("--interval_save_orbit", type=int, default=interval_save,
-                       help="write the orbit file every N epochs (and at the end)")
-    group.add_argument("--n_sequences_orbit", type=int, default=n_sequences,
-                       help="random initial states per constant input")
-    group.add_argument("--seq_len_orbit", type=int, default=seq_len,
-                       help="steps simulated per orbit trajectory")
-    group.add_argument("--burnout_orbit", type=int, default=burnout,
-                       help="first steps of each orbit trajectory dropped")
-    group.add_argument("--std_orbit", type=float, default=std,
-                       help="standard deviation of the random initial states")
+    # A warning, not an error: --interval_orbit -1 added to a command turns sampling off.
+    sampling = ("with --interval_orbit N (N >= 1)", lambda c: c["interval_orbit"] >= 1,
+                {"interval_orbit": -1}, False)
+    for flag, kind, default, text in (
+            ("--interval_save_orbit", Integer(1, BIG), interval_save,
+             "write the orbit file every N epochs (and at the end)"),
+            ("--n_sequences_orbit", Integer(1, BIG), n_sequences,
+             "random initial states per constant input"),
+            ("--seq_len_orbit", Integer(1, BIG), seq_len, "steps simulated per orbit trajectory"),
+            ("--burnout_orbit", Integer(0, BIG), burnout,
+             "first steps of each orbit trajectory dropped"),
+            ("--std_orbit", Number(0, 1e6, low_open=True), std,
+             "standard deviation of the random initial states")):
+        only_when(group.add_argument(flag, type=kind, default=default, help=text), *sampling)
 
 
 # ------------------------------------------------------------ samples file
@@ -73,7 +78,12 @@ class SamplesFile:
             if len(head) < 16 or head[:8] != self.MAGIC:
                 raise CheckpointError(f"{self.path} is not an orbit samples file")
             ndim = struct.unpack("<q", head[8:])[0]
-            return tuple(struct.unpack(f"<{ndim}q", f.read(8 * ndim)))
+            raw = f.read(8 * ndim) if 1 <= ndim <= 8 else b""
+            shape = struct.unpack(f"<{ndim}q", raw) if len(raw) == 8 * ndim and raw else ()
+            if not shape or not all(0 < n < 2 ** 40 for n in shape):
+                raise CheckpointError(f"{self.path} is damaged: its header gives no valid "
+                                      "sample shape")
+            return tuple(shape)
 
     @property
     def header_bytes(self):

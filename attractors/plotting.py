@@ -86,19 +86,28 @@ def plot_orbit(ax, trajectory, interval, kind="orbit1d", n=0, i=0, j=0,
     return ax
 
 
-def save_figure(fig, output, dpi=150):
-    """Save ``fig`` to ``output``, creating its folder; one-line error on failure."""
-    from .options import CommandError, check_output_file
+def save_figure(fig, output, dpi=150, quiet=False):
+    """Save ``fig`` to ``output`` (an image file name), creating its folder,
+    whole or not at all; one-line errors (exit 2 for a name or folder that
+    cannot be used, 1 for a full disk)."""
+    from .atomic import atomic_write
+    from .command import USER_ERRNOS, CommandError, UsageError
+    from .options import check_path
+    from .rules import image_file
     import matplotlib.pyplot as plt
     try:
-        check_output_file(output)
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        fig.savefig(output, dpi=dpi)
-    except (OSError, ValueError) as e:
-        raise CommandError(f"cannot save {output}: {getattr(e, 'strerror', None) or e}") from None
+        check_path(image_file(), output, "cannot save the figure")
+        kind = os.path.splitext(output)[1][1:].lower()
+        atomic_write(output, lambda f: fig.savefig(f, dpi=dpi, format=kind), make_folders=True)
+    except OSError as e:
+        error = UsageError if e.errno in USER_ERRNOS else CommandError
+        raise error(f"cannot save {output}: {e.strerror or e}") from None
+    except ValueError as e:   # matplotlib: a figure too large for this dpi, say
+        raise UsageError(f"cannot save {output}: {e}") from None
     finally:
         plt.close(fig)
-    print(f"Saved {output}")  # scripts called in a loop (figures/, tests) would pile them up
+    if not quiet:
+        print(f"Saved {output}")
 
 
 def history_command(description, argv=None, prog="plot_history.py", columns=()):
@@ -106,18 +115,20 @@ def history_command(description, argv=None, prog="plot_history.py", columns=()):
     ``FOLDER [-o FILE]``. Returns ``(history, args)`` with ``args.output``
     filled in; a folder without a history holding ``columns`` of numbers
     raises a UsageError (run the script through ``run_cli``)."""
-    from .options import OneLineParser, UsageError, check_output_file
+    from .options import OneLineParser, UsageError, check_path
+    from .rules import image_file, input_folder
     from .run_files import RunFolderError, read_history
     parser = OneLineParser(prog=prog, description=description)
-    parser.add_argument("folder", help="training output folder")
-    parser.add_argument("-o", "--output", help="image file (default: FOLDER/history.png)")
+    parser.add_argument("folder", type=input_folder(), help="training output folder")
+    parser.add_argument("-o", "--output", type=image_file(),
+                        help="image file (default: FOLDER/history.png)")
     args = parser.parse_args(argv)
-    check_output_file(args.output)
     try:
-        history = read_history(args.folder, columns)
+        history = read_history(args.folder, columns, rows=True)
     except RunFolderError as e:
         raise UsageError(str(e)) from None
     args.output = args.output or os.path.join(args.folder, "history.png")
+    check_path(image_file(), args.output, "cannot save the figure")
     return history, args
 
 

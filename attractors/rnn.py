@@ -4,12 +4,12 @@
 The wrapped module sits at ``.rnn`` so that state-dict keys read
 ``rnn.rnn.weight_hh_l0`` as in the old code, and old weights still load.
 """
-import argparse
-
 import torch
 from torch import nn
 
 from expRNN import ORTHOGONAL_TYPES, OrthogonalRNN
+
+from .rules import BIG, Choice, Integer, only_when
 
 TORCH_TYPES = ("LSTM", "GRU", "RNN")
 RNN_TYPES = TORCH_TYPES + ORTHOGONAL_TYPES
@@ -44,52 +44,44 @@ def initial_state(rnn_type, num_layers, hidden_size, batch_shape, fill=0.0, dtyp
     return make(*shape)
 
 
-def rnn_type_arg(value):
-    """argparse type for ``--rnn_type`` with a clear word on EURNN."""
-    if value == "EURNN":
-        raise argparse.ArgumentTypeError(
-            "EURNN was listed by the original code but never implemented; "
-            f"choose one of {', '.join(RNN_TYPES)}")
-    if value not in RNN_TYPES:
-        raise argparse.ArgumentTypeError(
-            f"unknown rnn_type '{value}'; choose one of {', '.join(RNN_TYPES)}")
-    return value
-
+# The type of --rnn_type, with a clear word on EURNN.
+RNN_TYPE = Choice(RNN_TYPES, explain={
+    "EURNN": "EURNN was listed by the original code but never implemented; "
+             f"choose one of {', '.join(RNN_TYPES)}"})
 
 MAX_LAYERS = 1000  # building more takes minutes before anything can fail
 
 
 def add_rnn_options(group, hidden_size, with_hidden_size=True):
-    group.add_argument("--rnn_type", type=rnn_type_arg, default="LSTM", metavar="TYPE",
+    group.add_argument("--rnn_type", type=RNN_TYPE, default="LSTM", metavar="TYPE",
                        help=f"recurrent cell: one of {', '.join(RNN_TYPES)}")
     if with_hidden_size:
-        group.add_argument("--hidden_size", type=int, default=hidden_size,
+        group.add_argument("--hidden_size", type=Integer(1, BIG), default=hidden_size,
                            help="number of hidden units")
-    group.add_argument("--num_layers", type=int, default=1,
+    group.add_argument("--num_layers", type=Integer(1, MAX_LAYERS), default=1,
                        help=f"stacked layers (LSTM, GRU, RNN only; at most {MAX_LAYERS})")
-    group.add_argument("--stabilize", action="store_true",
-                       help="project an LSTM onto the stable set of Miller and Hardt "
-                            "(2018) after every optimiser step")
-    group.add_argument("--K", type=int, default=100,
-                       help="dtriv: optimiser steps between changes of base")
-    group.add_argument("--init", choices=("henaff", "cayley"), default="henaff",
-                       help="initialisation of the orthogonal cells")
+    only_when(group.add_argument(
+        "--stabilize", action="store_true",
+        help="project an LSTM onto the stable set of Miller and Hardt (2018) after every "
+             "optimiser step"),
+        "to --rnn_type LSTM", lambda c: c["rnn_type"] == "LSTM", {"rnn_type": "GRU"})
+    only_when(group.add_argument("--K", type=Integer(1, BIG), default=100,
+                                 help="dtriv: optimiser steps between changes of base"),
+              "to --rnn_type dtriv", lambda c: c["rnn_type"] == "dtriv", {"rnn_type": "LSTM"})
+    only_when(group.add_argument("--init", choices=("henaff", "cayley"), default="henaff",
+                                 help="initialisation of the orthogonal cells"),
+              f"to the orthogonal cells ({', '.join(ORTHOGONAL_TYPES)})",
+              lambda c: c["rnn_type"] in ORTHOGONAL_TYPES, {"rnn_type": "LSTM"})
 
 
 def check_rnn_options(config):
+    """The checks across options (each option's range is its rule)."""
     from .options import UsageError
     rnn_type = config["rnn_type"]
     if config["stabilize"] and rnn_type != "LSTM":
         raise UsageError(f"--stabilize applies to LSTM only, not {rnn_type}")
-    if not 1 <= config["num_layers"] <= MAX_LAYERS:
-        raise UsageError(f"num_layers must be between 1 and {MAX_LAYERS}, "
-                         f"got {config['num_layers']}")
     if rnn_type in ORTHOGONAL_TYPES and config["num_layers"] != 1:
         raise UsageError(f"{rnn_type} is a single-layer cell; use --num_layers 1")
-    if config.get("hidden_size", 1) < 1:
-        raise UsageError("hidden_size must be at least 1")
-    if config["K"] < 1:
-        raise UsageError("K must be at least 1")
 
 
 class RecurrentLayer(nn.Module):

@@ -94,13 +94,54 @@ def _need(folder, name):
     return path
 
 
-def _load_problem(path, error):
-    """One line on why ``torch.load`` failed on ``path``."""
+def _file_kind(path):
+    """What the first bytes of ``path`` say it is: "zip" (PyTorch's format),
+    "pickle" (PyTorch's legacy format), "empty", "text" or "binary"."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return "binary"
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    try:
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "binary"
+
+
+def _load_problem(path, error, trust_option=None):
+    """One line on why ``torch.load`` failed on ``path``; ``trust_option``:
+    the option that loads pickled objects, where the command has one."""
     text = str(error)
-    if "Weights only load failed" in text or "Unsupported global" in text:
+    kind = _file_kind(path)
+    if kind in ("zip", "pickle") and "Unsupported global" in text:
+        advice = (f"; pass {trust_option} if you trust the file" if trust_option else
+                  "; this command does not load such files")
         return (f"{path} holds pickled Python objects, which can run arbitrary code, so it is "
-                "refused; where offered, pass --trust_pickle if you trust the file")
+                f"refused{advice}")
+    if kind == "empty":
+        return f"{path} is damaged or incomplete: it is empty"
+    if kind == "text":
+        return (f"{path} is not a PyTorch file: it holds text (is it another of the run's "
+                "files?)")
+    if kind == "binary":
+        return f"{path} is damaged or not a PyTorch file: it cannot be read as one"
     return f"{path} is damaged or incomplete: it cannot be read as a PyTorch file"
+
+
+def _check_types(path, data, types, error, what):
+    """Each key of ``data`` named in ``types`` has a value of its type."""
+    for key, kind in types.items():
+        value = data.get(key)
+        if key in data and (not isinstance(value, kind) or
+                            (kind is int and isinstance(value, bool))):
+            raise error(f"{path} is not {what}: its '{key}' is a {type(value).__name__}")
 
 
 # ------------------------------------------------------------------ checksums
@@ -175,7 +216,12 @@ def check_digest(data, path, error=RunFolderError):
     (data without the key, as the original's files, is returned as it is)."""
     if isinstance(data, dict) and DIGEST_KEY in data:
         expected = data.pop(DIGEST_KEY)
-        if content_digest(data) != expected:
+        try:
+            digest = content_digest(data)
+        except (TypeError, RecursionError):   # contents this project never writes
+            raise error(f"{path} is not a file of this project: it holds "
+                        "values of other kinds") from None
+        if digest != expected:
             raise error(_DAMAGED.format(path))
     return data
 
@@ -199,8 +245,17 @@ def write_config(config, folder):
 
 
 def read_config(folder):
-    with open(_need(folder, CONFIG_FILE)) as f:
-        return json.load(f)
+    """The saved config of a run folder, a dict; one-line errors."""
+    path = _need(folder, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (ValueError, RecursionError) as e:   # JSON, UTF-8, digits
+        raise RunFolderError(f"{path} is damaged or not a config file: "
+                             f"{str(e).splitlines()[0][:80]}") from None
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path} is not a config file: it holds no JSON object")
+    return config
 
 
 # ------------------------------------------------------------------ history
@@ -238,14 +293,16 @@ class History:
             f.write(self.lines[-1] + "\n")
 
 
-def read_history(folder, columns=()):
+def read_history(folder, columns=(), rows=False):
     """``history.csv`` as a DataFrame (its first, unnamed column is the
-    index), of numbers, with at least ``columns``; one-line errors."""
+    index), of numbers, with at least ``columns`` (and a row, with
+    ``rows``); one-line errors."""
     import pandas as pd     # here: a training run, which only writes, does not load it (34 MB)
     path = _need(folder, HISTORY_FILE)
     try:
         history = pd.read_csv(path, index_col=0)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            IndexError, OverflowError, RecursionError):
         raise RunFolderError(f"{path} is empty, damaged or not a CSV table") from None
     missing = [c for c in columns if c not in history.columns]
     if missing:
@@ -253,9 +310,21 @@ def read_history(folder, columns=()):
                              f"{', '.join(map(str, history.columns)) or 'none'}")
     if history.shape[1] == 0:
         raise RunFolderError(f"{path} has no columns")
+    if len(history) == 0:
+        if rows:
+            raise RunFolderError(f"{path} has no rows yet: the run has not finished an epoch")
+        return history
     for c in history.columns:  # every column a training run writes holds numbers
         if not pd.api.types.is_numeric_dtype(history[c]):
             raise RunFolderError(f"{path}: column '{c}' does not hold numbers")
+    # rows are written whole, numbered from 0: anything else was cut or edited
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 1))
+        whole = f.read(1) in (b"\n", b"")
+    numbered = list(history.index) == list(range(len(history)))
+    if not whole or not numbered or history.iloc[:, 0].isna().any():
+        raise RunFolderError(f"{path} is damaged or incomplete: its rows are not whole "
+                             "rows numbered from 0")
     return history
 
 
@@ -291,8 +360,8 @@ def load_model_file(folder, map_location="cpu", trust_pickle=False):
     try:
         saved = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        if not trust_pickle:
-            old = "argparse.Namespace" in str(e) or "Unsupported global" in str(e)
+        old = _file_kind(path) in ("zip", "pickle") and "Unsupported global" in str(e)
+        if not (trust_pickle and old):
             raise RunFolderError(
                 (f"{path} holds pickled Python objects (a model.pth of the original code "
                  "stores its config as an argparse.Namespace); unpickling can run arbitrary "
@@ -303,6 +372,12 @@ def load_model_file(folder, map_location="cpu", trust_pickle=False):
     if not isinstance(saved, dict) or not MODEL_KEYS <= set(saved):
         raise RunFolderError(f"{path} is not a model file of this project "
                              f"(needs keys {', '.join(sorted(MODEL_KEYS))})")
+    _check_types(path, saved, {"epoch": int, "model": dict, "model_kwargs": dict,
+                               "config": dict, "experiment_name": str},
+                 RunFolderError, "a model file of this project")
+    if not all(isinstance(k, str) for k in saved["model"]):
+        raise RunFolderError(f"{path} is not a model file of this project: its 'model' is "
+                             "not a state dict")
     return saved
 
 
@@ -378,6 +453,13 @@ def load_checkpoint_file(folder, map_location="cpu"):
               "config"}
     if not isinstance(data, dict) or not needed <= set(data):
         raise CheckpointError(f"{path} is not a training checkpoint of this project")
+    _check_types(path, data, {"format_version": int, "epoch": int, "model": dict,
+                              "optimizer": dict, "best": (int, float), "history": list,
+                              "rng": dict, "config": dict},
+                 CheckpointError, "a training checkpoint of this project")
+    if data["epoch"] < 0 or not all(isinstance(line, str) for line in data["history"]):
+        raise CheckpointError(f"{path} is not a training checkpoint of this project: its "
+                              "epoch or history is malformed")
     if data["format_version"] not in READABLE_CHECKPOINT_FORMATS:
         raise CheckpointError(f"{path} has format {data['format_version']}, "
                               f"this version reads {READABLE_CHECKPOINT_FORMATS}")
@@ -389,9 +471,10 @@ def load_checkpoint_file(folder, map_location="cpu"):
 
 # ------------------------------------------------------------------ orbit file
 def save_orbit_file(path, trajectory, interval):
-    """``{"frequency": interval, "trajectory": T}``: the file keeps the
-    original's key ``frequency`` for the number of epochs between samples."""
-    save_torch({"frequency": int(interval), "trajectory": trajectory}, path)
+    """``{"frequency": interval, "trajectory": T, "sha256": ...}``: the file
+    keeps the original's key ``frequency`` for the number of epochs between
+    samples; the checksum finds damage to the samples (see :func:`save_verified`)."""
+    save_verified({"frequency": int(interval), "trajectory": trajectory}, path)
 
 
 def load_orbit_file(path):
@@ -402,14 +485,20 @@ def load_orbit_file(path):
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise OrbitFileError(f"no such orbit file: {path}") from None
+    except IsADirectoryError:
+        raise OrbitFileError(f"{path} is a folder, not an orbit file") from None
     except Exception as e:  # pickle, zip and weights_only errors all land here
         raise OrbitFileError(_load_problem(path, e)) from None
+    data = check_digest(data, path, OrbitFileError)   # a file without one (older) as it is
     if not isinstance(data, dict) or not {"frequency", "trajectory"} <= set(data):
         raise OrbitFileError(f"{path} is not an orbit file (needs keys 'frequency' and 'trajectory')")
     trajectory = data["trajectory"]
-    if not isinstance(trajectory, torch.Tensor) or trajectory.dim() != 5:
-        raise OrbitFileError(f"{path}: 'trajectory' must be a 5-D tensor "
+    if (not isinstance(trajectory, torch.Tensor) or trajectory.dim() != 5
+            or not (trajectory.is_floating_point() and not trajectory.is_complex())):
+        raise OrbitFileError(f"{path}: 'trajectory' must be a 5-D tensor of real numbers "
                              "(seq_len, n_seq, n_inputs, n_outputs, n_samples)")
+    if 0 in trajectory.shape[:4]:
+        raise OrbitFileError(f"{path}: 'trajectory' is empty (shape {tuple(trajectory.shape)})")
     if trajectory.shape[-1] == 0:
         raise OrbitFileError(f"{path} holds no orbit sample yet")
     interval = data["frequency"]

@@ -46,11 +46,18 @@ class Task:
     def build_model(self, saved, device="cpu", dtype=torch.float64):
         """The model saved in ``saved`` (the dict of a ``model.pth``), in
         evaluation mode, in ``dtype`` on ``device``."""
+        _check_size(self.model_class, saved)
         try:
             model = self.model_class(**saved["model_kwargs"])
             model.load_state_dict(saved["model"])
-        except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as e:
+        except (TypeError, ValueError, RuntimeError, KeyError, AttributeError,
+                OverflowError) as e:
             raise RunFolderError(f"cannot rebuild the saved model: {first_line(e)}") from None
+        for name, tensor in model.state_dict().items():
+            if (isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+                    and not torch.isfinite(tensor).all()):
+                raise RunFolderError(f"the saved model's weights are not finite ({name} holds "
+                                     "nan or inf): there is nothing to analyse")
         return model.to(device=device, dtype=dtype).eval()
 
     def constant_inputs(self, model, config, options):
@@ -63,6 +70,23 @@ class Task:
         """A :class:`attractors.smoothness.TaskLoss` for ``model``: the
         task's training loss at a given sequence length."""
         raise NotImplementedError
+
+
+def _check_size(model_class, saved):
+    """Refuse ``model_kwargs`` that describe a model far larger than the
+    weights stored beside them (building it first would exhaust memory);
+    the model is sized on PyTorch's meta device, which allocates nothing."""
+    stored = sum(t.numel() for t in saved["model"].values() if isinstance(t, torch.Tensor))
+    try:
+        with torch.device("meta"):
+            probe = model_class(**saved["model_kwargs"])
+        size = sum(t.numel() for t in probe.state_dict().values()
+                   if isinstance(t, torch.Tensor))
+    except Exception:   # noqa: BLE001 (a model that cannot be sized so is built as it is)
+        return
+    if size > 2 * stored + 10 ** 6:
+        raise RunFolderError(f"cannot rebuild the saved model: its model_kwargs describe "
+                             f"{size} weights, its state dict holds {stored}")
 
 
 # ------------------------------------------------------------------ loading
@@ -100,7 +124,14 @@ def import_sibling(file, name):
 
 def load_task(folder):
     """The ``TASK`` described by ``folder/task.py``."""
-    task = getattr(load_task_module(folder, "task"), "TASK", None)
+    try:
+        module = load_task_module(folder, "task")
+    except RunFolderError:
+        raise
+    except Exception as e:   # noqa: BLE001 (a broken task.py found on the search path)
+        raise RunFolderError(f"cannot load {os.path.join(folder, TASK_FILE)}: "
+                             f"{type(e).__name__}: {first_line(e)}") from None
+    task = getattr(module, "TASK", None)
     if not isinstance(task, Task):
         raise RunFolderError(f"{os.path.join(folder, TASK_FILE)} defines no TASK (a Task)")
     task.folder = os.path.abspath(folder)

@@ -6,6 +6,7 @@ step, projection, orbit sample) stays in each task's ``train.py``."""
 import atexit
 import fcntl
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -82,6 +83,10 @@ def open_run_folder(system):
     others = [n for n in os.listdir(folder) if n != LOCK_FILE]
     if others and not (system.resume or system.overwrite):
         _unlock(folder, lock, created)
+        if not set(others) & set(RUN_FILES):
+            raise UsageError(f"output folder {folder} is not empty and holds no run "
+                             f"({len(others)} other file(s), e.g. {sorted(others)[0]}); choose "
+                             "an empty or new --folder")
         raise UsageError(f"output folder {folder} already holds a run; choose another "
                          "--folder, continue it with --resume, or replace it with --overwrite")
     return folder, lock, created
@@ -270,8 +275,10 @@ class Trainer:
                               f"{self.resume_command()}", code=130)
 
     def resume_command(self):
-        # The script as it was started (with its folder when started from elsewhere).
-        return f"python {sys.argv[0] or 'train.py'} --resume {self.folder}"
+        # The script as it was started (with its folder when started from
+        # elsewhere), quoted so that it can be pasted into a shell.
+        script = shlex.quote(sys.argv[0] or "train.py")
+        return f"python {script} --resume {shlex.quote(self.folder)}"
 
     def backward(self, loss):
         """Back-propagate ``loss`` and clip the gradient norm to

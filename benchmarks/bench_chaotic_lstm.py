@@ -8,7 +8,8 @@ The first measurement is the chaotic LSTM's line s * W (the paper's
 5000 values of s, 200 steps); with --sine_folder, the second is the loss of a
 trained sine-generator run along a random line (analyse_smoothness.py).
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, THREADS, Integer, OneLineParser, input_folder, run_cli
 import time
 
 import numpy as np
@@ -41,21 +42,25 @@ def loop_line(s, steps, burnout):
     return losses, torch.stack(outputs, dim=1)[:, :, 0].numpy()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=5000, help="values of s on the line")
-    parser.add_argument("--loop_points", type=int, default=None,
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=Integer(2, BIG), default=5000,
+                        help="values of s on the line")
+    parser.add_argument("--loop_points", type=Integer(1, BIG), default=None,
                         help="time the loop on this many points only and scale up "
                              "(default: all of them)")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--burnout", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--sine_folder", default=None, help="a sine-generator run to time too")
-    parser.add_argument("--seq_len", type=int, default=400, help="sequence length (sine)")
-    parser.add_argument("--sine_points", type=int, default=64, help="grid points (sine)")
-    parser.add_argument("--sine_chunks", type=int, nargs="+", default=[32],
+    parser.add_argument("--steps", type=Integer(2, BIG), default=200)
+    parser.add_argument("--burnout", type=Integer(0, BIG), default=100)
+    parser.add_argument("--threads", type=THREADS, default=0, help="torch threads (0: default)")
+    parser.add_argument("--sine_folder", type=input_folder(), default=None,
+                        help="a sine-generator run to time too")
+    parser.add_argument("--seq_len", type=Integer(1, BIG), default=400,
+                        help="sequence length (sine)")
+    parser.add_argument("--sine_points", type=Integer(3, BIG), default=64,
+                        help="grid points (sine)")
+    parser.add_argument("--sine_chunks", type=Integer(1, BIG), nargs="+", default=[32],
                         help="chunk sizes (grid points per batch) to time (sine)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -102,4 +107,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

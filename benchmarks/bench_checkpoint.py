@@ -7,6 +7,8 @@ written and read in a process of its own, for its peak memory.
 
     python benchmarks/bench_checkpoint.py [--parameters 7000000]
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, Text, run_cli
 import argparse
 import hashlib
 import io
@@ -56,12 +58,12 @@ def child(layout, parameters, path):
     print(write_mb, write_s, read_s)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parameters", type=int, default=7_000_000,
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parameters", type=Integer(1, BIG), default=7_000_000,
                         help="weights (the checkpoint holds three times as many floats)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--child", nargs=2, type=Text(empty=False), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     if args.child:
         return child(args.child[0], args.parameters, args.child[1])
     rows = []
@@ -84,4 +86,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

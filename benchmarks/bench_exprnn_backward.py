@@ -22,6 +22,8 @@ round) are printed, with the ratios orthogonal/LSTM and autograd/hand. Times are
 backward of torch.linalg.matrix_exp (exprnn, dtriv) gets slower as the
 gradient reaching B grows, so the loss and data are those of the sine task.
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, run_cli
 import contextlib
 import statistics
 import time
@@ -112,15 +114,16 @@ def make_config(rnn_type, name, u, y, args):
     return {"variant": name, "batch": batch, "epoch": epoch}
 
 
-def main():
+def main(argv=None):
     parser = sine_size_parser(__doc__)
-    parser.add_argument("--n_sequences", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5, help="timed batches per model")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per model")
+    parser.add_argument("--n_sequences", type=Integer(1, BIG), default=100)
+    parser.add_argument("--repeats", type=Integer(1, BIG), default=5,
+                        help="timed batches per model")
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=2, help="timed epochs per model")
     parser.add_argument("--types", nargs="+", default=list(ORTHOGONAL_TYPES),
                         choices=ORTHOGONAL_TYPES)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=Integer(1, 4096), default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     u, y = sine_data(args)
 
@@ -151,4 +154,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

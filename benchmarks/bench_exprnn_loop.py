@@ -12,6 +12,8 @@ Defaults are the sine-generator sizes: hidden 200, seq_len 400, batch 10,
 one input. The loss is the sum of the squared outputs; its large gradient
 makes the backward of matrix_exp (exprnn, dtriv) a large part of the time.
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Choice, Integer, run_cli
 import time
 import warnings
 
@@ -70,15 +72,16 @@ def time_variant(name, args):
     return first, min(times), sum(times) / len(times)
 
 
-def main():
+def main(argv=None):
     parser = sine_size_parser(__doc__)
-    parser.add_argument("--input_size", type=int, default=1)
+    parser.add_argument("--input_size", type=Integer(1, BIG), default=1)
     parser.add_argument("--mode", default="exprnn", choices=expRNN.ORTHOGONAL_TYPES)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--repeats", type=Integer(1, BIG), default=5)
+    parser.add_argument("--threads", type=Integer(1, 4096), default=1, help="torch CPU threads")
     parser.add_argument("--variants", nargs="+", default=["plain", "hand", "jit"],
+                        type=Choice(("plain", "hand", "jit", "compile")),
                         help="any of plain, hand, jit, compile")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), hidden {args.hidden}, "
@@ -95,4 +98,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

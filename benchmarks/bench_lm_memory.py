@@ -11,7 +11,8 @@ loader caches its tokens beside the text; the cache is built before the
 measured run, as a second run would find it). Each command runs under a
 small wrapper process, whose ``RUSAGE_CHILDREN`` peak is that command's alone.
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, input_folder, run_cli
 import os
 import subprocess
 import sys
@@ -53,15 +54,16 @@ def cut_corpus(source, folder, train_lines):
             f.writelines(lines[:keep])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=input_folder(),
+                        default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
                         help="folder holding WikiText-2 (default: the copy shipped with the project)")
-    parser.add_argument("--lines", type=int, default=4011,
+    parser.add_argument("--lines", type=Integer(1, BIG), default=4011,
                         help="lines of train.txt kept (4011: about 230k tokens)")
     parser.add_argument("--mmap_threshold", action="store_true",
                         help="also run train.py with glibc's MALLOC_MMAP_THRESHOLD_=1048576")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
     with tempfile.TemporaryDirectory() as tmp:
         cut = os.path.join(tmp, "corpus")
@@ -90,4 +92,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

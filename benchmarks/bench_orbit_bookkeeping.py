@@ -9,7 +9,8 @@ epochs: it must not grow with the number of samples.
 
     python benchmarks/bench_orbit_bookkeeping.py [--epochs 1000]
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, run_cli
 import os
 import subprocess
 import sys
@@ -46,10 +47,10 @@ def one_sample_seconds(repeats=20):
     return (time.perf_counter() - start) / repeats
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1000)
-    args = parser.parse_args()
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=1000)
+    args = parser.parse_args(argv)
     epochs = args.epochs
     orbit = ["--interval_orbit", "1", "--interval_save_orbit", str(epochs)]
     with tempfile.TemporaryDirectory() as out:
@@ -76,4 +77,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -11,6 +11,8 @@ a run of 1 + E epochs and a run of 1 epoch, so start-up cost, data
 generation included, cancels out). On a busy machine, fewer torch threads
 than cores often gives steadier (and faster) numbers.
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import run_cli
 import torch
 
 from attractors.orbit import OrbitSampler
@@ -19,8 +21,8 @@ from common import seconds_per_epoch, seconds_per_sample, task_benchmark_options
 SequenceClassifier = task_module("sequence-classification", "model").SequenceClassifier
 
 
-def main():
-    args, device, extra = task_benchmark_options(__doc__.splitlines()[0])
+def main(argv=None):
+    args, device, extra = task_benchmark_options(__doc__.splitlines()[0], argv)
     per_epoch = seconds_per_epoch("sequence-classification", args.epochs, extra)
     print(f"temporal-order defaults ({args.rnn_type}, hidden 50, seq_len 200, "
           f"1000 + 1000 sequences, batch 100): {per_epoch:.3f} s/epoch")
@@ -33,4 +35,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

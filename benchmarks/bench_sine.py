@@ -6,6 +6,8 @@ orbit sample with the default orbit settings, on this machine.
 The epoch time is measured through the real train.py (the difference between
 a run of 1 + E epochs and a run of 1 epoch, so start-up cost cancels out).
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import run_cli
 import torch
 
 from attractors.orbit import OrbitSampler
@@ -15,8 +17,8 @@ orbit_inputs = task_module("sine-generator", "data").orbit_inputs
 SineGenerator = task_module("sine-generator", "model").SineGenerator
 
 
-def main():
-    args, device, extra = task_benchmark_options(__doc__.splitlines()[0])
+def main(argv=None):
+    args, device, extra = task_benchmark_options(__doc__.splitlines()[0], argv)
     per_epoch = seconds_per_epoch("sine-generator", args.epochs, extra)
     print(f"sine-generator defaults ({args.rnn_type}, hidden 200, seq_len 400, "
           f"100 sequences): {per_epoch:.3f} s/epoch")
@@ -34,4 +36,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -10,7 +10,8 @@ included); the plain runs by their seconds per epoch, read off the times at
 which their history.csv gains rows (start-up left out). Everything runs one
 after the other, so other load on the machine shows in the numbers.
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, run_cli
 import os
 import subprocess
 import sys
@@ -66,14 +67,12 @@ def seconds_per_epoch(options, folders, threads=None):
     return results
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=25, help="epochs of each run")
-    parser.add_argument("--hidden_size", type=int, default=32)
-    parser.add_argument("--seq_len", type=int, default=100)
-    args = parser.parse_args()
-    if args.epochs < 3:
-        parser.error("--epochs must be at least 3")
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=Integer(3, BIG), default=25, help="epochs of each run")
+    parser.add_argument("--hidden_size", type=Integer(1, BIG), default=32)
+    parser.add_argument("--seq_len", type=Integer(1, BIG), default=100)
+    args = parser.parse_args(argv)
     options = ["--epochs", str(args.epochs), "--hidden_size", str(args.hidden_size),
                "--seq_len", str(args.seq_len)]
     cores = len(os.sched_getaffinity(0))
@@ -100,4 +99,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

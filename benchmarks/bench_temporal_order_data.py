@@ -5,7 +5,8 @@
 Prints the best time of each way of making the same data, and checks that
 they agree bit for bit.
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, SEED, Integer, OneLineParser, run_cli
 import time
 
 import torch
@@ -41,18 +42,21 @@ def best_time(fn, args, repeat):
     return min(times), result
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n_symbols", type=int, default=2, help="default: 2")
-    parser.add_argument("--n_distractors", type=int, default=4, help="default: 4")
-    parser.add_argument("--position_symbols_start", type=int, nargs="+", default=[9, 39],
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n_symbols", type=Integer(1, BIG), default=2, help="default: 2")
+    parser.add_argument("--n_distractors", type=Integer(1, BIG), default=4, help="default: 4")
+    parser.add_argument("--position_symbols_start", type=Integer(0, BIG), nargs="+",
+                        default=[9, 39],
                         help="default: 9 39")
-    parser.add_argument("--position_symbols_len", type=int, default=10, help="default: 10")
-    parser.add_argument("--seq_len", type=int, default=200, help="default: 200")
-    parser.add_argument("--n_sequences", type=int, default=1000, help="default: 1000")
-    parser.add_argument("--seed", type=int, default=2, help="default: 2")
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs (default: 3)")
-    args = parser.parse_args()
+    parser.add_argument("--position_symbols_len", type=Integer(1, BIG), default=10,
+                        help="default: 10")
+    parser.add_argument("--seq_len", type=Integer(1, BIG), default=200, help="default: 200")
+    parser.add_argument("--n_sequences", type=Integer(1, BIG), default=1000, help="default: 1000")
+    parser.add_argument("--seed", type=SEED, default=2, help="default: 2")
+    parser.add_argument("--repeat", type=Integer(1, 1000), default=3,
+                        help="best of this many runs (default: 3)")
+    args = parser.parse_args(argv)
 
     intervals = data.windows(args.position_symbols_start, args.position_symbols_len)
     problem = (args.n_symbols, args.n_distractors, intervals, args.seq_len,
@@ -74,4 +78,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

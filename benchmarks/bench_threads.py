@@ -8,7 +8,8 @@ Run it on an otherwise idle machine: with another busy process on the
 cores, the all-threads figures get much worse (that is the point of
 --threads 1 for runs started side by side, see docs/options.md).
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, run_cli
 import os
 
 import torch
@@ -16,12 +17,13 @@ import torch
 from common import seconds_per_epoch
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1, help="epochs timed per setting")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 200, 800],
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=1,
+                        help="epochs timed per setting")
+    parser.add_argument("--sizes", type=Integer(1, BIG), nargs="+", default=[32, 200, 800],
                         help="hidden sizes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cores = os.cpu_count()
     print(f"torch {torch.__version__}, {cores} cores; sine defaults (LSTM, seq_len 400, "
           f"100 sequences, batch 10), {args.epochs} epoch(s) timed per setting")
@@ -36,4 +38,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -10,6 +10,9 @@ number of windows per epoch; the validation pass is timed in full. The data
 folder is copied to a temporary folder first: the loader writes its token
 cache beside the text, and the shared copy must stay as it is.
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, input_folder, run_cli
+from attractors.rnn import RNN_TYPE
 import argparse
 import math
 import os
@@ -51,17 +54,19 @@ def timed(fn, device):
     return time.perf_counter() - start, result
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA, help="WikiText-2 folder (read only)")
-    parser.add_argument("--batches", type=int, default=100, help="training windows timed")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed windows first")
-    parser.add_argument("--rnn_type", default="LSTM")
+    parser.add_argument("--data", type=input_folder(), default=DEFAULT_DATA,
+                        help="WikiText-2 folder (read only)")
+    parser.add_argument("--batches", type=Integer(1, BIG), default=100,
+                        help="training windows timed")
+    parser.add_argument("--warmup", type=Integer(0, BIG), default=2, help="untimed windows first")
+    parser.add_argument("--rnn_type", type=RNN_TYPE, default="LSTM")
     parser.add_argument("--orbit", action="store_true",
                         help="also time one orbit sample with the default orbit settings")
     parser.add_argument("--cuda", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device("cuda:0" if args.cuda else "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
@@ -117,4 +122,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

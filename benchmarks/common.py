@@ -1,4 +1,6 @@
 """Timing helpers shared by the benchmark scripts."""
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, THREADS, Integer, OneLineParser
 import os
 import subprocess
 import sys
@@ -20,26 +22,26 @@ def task_module(folder, name):
 def sine_size_parser(description):
     """A parser with the sine defaults' sizes (--hidden 200, --seq_len 400, --batch 10)."""
     import argparse
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=200)
-    parser.add_argument("--seq_len", type=int, default=400)
-    parser.add_argument("--batch", type=int, default=10)
+    parser = OneLineParser(description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=Integer(1, BIG), default=200)
+    parser.add_argument("--seq_len", type=Integer(1, BIG), default=400)
+    parser.add_argument("--batch", type=Integer(1, BIG), default=10)
     return parser
 
 
-def task_benchmark_options(description):
+def task_benchmark_options(description, argv=None):
     """The options of the task benchmarks, parsed, with ``--threads``
     applied here too: ``(args, device, options for train.py)``."""
-    import argparse
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs timed")
-    parser.add_argument("--samples", type=int, default=3, help="orbit samples timed")
-    parser.add_argument("--rnn_type", default="LSTM")
-    parser.add_argument("--threads", type=int, default=0,
+    from attractors.rnn import RNN_TYPE
+    parser = OneLineParser(description=description)
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=3, help="epochs timed")
+    parser.add_argument("--samples", type=Integer(1, BIG), default=3, help="orbit samples timed")
+    parser.add_argument("--rnn_type", type=RNN_TYPE, default="LSTM")
+    parser.add_argument("--threads", type=THREADS, default=0,
                         help="torch CPU threads, here and in train.py (0: torch's choice)")
     parser.add_argument("--cuda", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda:0" if args.cuda else "cpu")

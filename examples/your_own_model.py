@@ -11,7 +11,8 @@ against the sequence length. Every figure goes to the output folder.
 
     python examples/your_own_model.py [-o OUT_DIR] [--tiny]
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, output_folder, run_cli
 import copy
 import os
 import time
@@ -63,10 +64,10 @@ def loss_fn(model, seq_len):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default=None,
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=output_folder(), default=None,
                         help="output folder (default: a new your_own_model-<time> folder)")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=60)
     parser.add_argument("--tiny", action="store_true", help="a few seconds, for the tests")
     args = parser.parse_args(argv)
     out = args.output or time.strftime("your_own_model-%Y%m%d-%H%M%S")
@@ -146,4 +147,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

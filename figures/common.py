@@ -1,14 +1,20 @@
 """What the figure scripts share: their options, running the project's
 commands (training runs are reused when their settings have not changed),
-and the sine figures a-c. A module beside the figure scripts, not a script."""
+and the sine figures a-c. A module beside the figure scripts, not a script.
+
+A full-size figure goes to img/ (the gallery); a ``--tiny`` one, made for
+the tests, never does: it goes to the scratch folder unless ``--out`` says
+where."""
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (BIG, DPI, Integer, OneLineParser, UsageError,  # noqa: F401
+                                input_folder, output_folder, run_cli)
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-
-from attractors.options import DPI, OneLineParser, UsageError, fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,9 +39,11 @@ ARGS_FILE = "figure_args.json"
 
 def parser(description):
     p = OneLineParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default=os.path.join(ROOT, "img"), help="folder for the PNG")
-    p.add_argument("--runs", default=None,
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", type=output_folder(), default=None,
+                   help="folder for the PNG (default: img/, the gallery; with --tiny the "
+                        "runs folder, so a test-size figure never replaces a shipped one)")
+    p.add_argument("--runs", type=output_folder(), default=None,
                    help="scratch folder for the training runs (default: runs/figures, "
                         "or runs/figures/tiny with --tiny, so tiny runs never replace "
                         "full-size ones)")
@@ -45,22 +53,29 @@ def parser(description):
 
 
 def parse(p, argv=None):
-    """Parse the figure options and fill in the default runs folder."""
-    try:
-        options = p.parse_args(argv)
-    except UsageError as e:  # one line with this figure script's name, exit 2
-        fail(e, 2)
+    """Parse the figure options; fill in the default runs and output folders."""
+    options = p.parse_args(argv)
     if options.runs is None:
         options.runs = os.path.join(ROOT, "runs", "figures", *(["tiny"] if options.tiny else []))
+    if options.out is None:
+        options.out = options.runs if options.tiny else os.path.join(ROOT, "img")
     return options
 
 
 def run(script, *args):
-    """Run ``python ROOT/script args`` as a command; stop with its error if it fails."""
-    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)])
-    if result.returncode != 0:
-        sys.exit(f"{os.path.basename(sys.argv[0])}: error: {script} failed "
-                 f"(exit status {result.returncode})")
+    """Run ``python ROOT/script args`` as a command. If it fails, it has
+    said why (one line): stop with its exit status, adding nothing."""
+    child = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *map(str, args)])
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:   # Ctrl-C: the child, which says its line, stops too
+        try:
+            code = child.wait(timeout=2)
+        except subprocess.TimeoutExpired:   # the signal came to this process alone
+            child.send_signal(signal.SIGINT)
+            code = child.wait()
+    if code != 0:
+        raise SystemExit(130 if code in (130, -signal.SIGINT) else code if code > 0 else 1)
 
 
 def train(task, args, folder):

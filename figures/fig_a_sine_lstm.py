@@ -1,5 +1,5 @@
 """Figure a: the sine task with the lstm model: loss above the orbit diagram."""
-from common import sine_figure
+from common import run_cli, sine_figure
 
 if __name__ == "__main__":
-    sine_figure("lstm")
+    run_cli(lambda argv: sine_figure("lstm", argv))

@@ -1,5 +1,5 @@
 """Figure b: the sine task with the stable model: loss above the orbit diagram."""
-from common import sine_figure
+from common import run_cli, sine_figure
 
 if __name__ == "__main__":
-    sine_figure("stable")
+    run_cli(lambda argv: sine_figure("stable", argv))

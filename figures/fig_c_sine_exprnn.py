@@ -1,5 +1,5 @@
 """Figure c: the sine task with the exprnn model: loss above the orbit diagram."""
-from common import sine_figure
+from common import run_cli, sine_figure
 
 if __name__ == "__main__":
-    sine_figure("exprnn")
+    run_cli(lambda argv: sine_figure("exprnn", argv))

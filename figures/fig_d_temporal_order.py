@@ -1,15 +1,17 @@
 """Figure d: LSTM on the temporal-order task, orbit diagrams of a class logit
 under each constant symbol, all initial states overlaid: distinct fixed points
 appear as the network learns to remember the symbols."""
+# common first: a Ctrl-C during the imports is then one line
+from common import BIG, Integer, output, parse, parser, run_cli, train
 import os
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attractors.options import UsageError  # noqa: E402
 from attractors.plotting import plot_orbit, save_figure  # noqa: E402
 from attractors.run_files import ORBIT_FILE, load_orbit_file, read_history  # noqa: E402
-from common import output, parse, parser, train  # noqa: E402
 
 # Sequences of 50 steps (windows at 9 and 39): the LSTM reaches 99% validation
 # accuracy within a few dozen epochs on a CPU. With seed 2 it does under every
@@ -25,13 +27,15 @@ TINY = ["--seq_len", "12", "--seq_len_val", "12", "--n_sequences", "8", "--n_seq
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--logit", type=int, default=0, help="class logit drawn")
+    p.add_argument("--logit", type=Integer(0, BIG), default=0, help="class logit drawn")
     options = parse(p, argv)
     folder = train("sequence-classification", TINY if options.tiny else FULL,
                    os.path.join(options.runs, "temporal_order_lstm"))
     trajectory, interval = load_orbit_file(os.path.join(folder, ORBIT_FILE))
     history = read_history(folder)
-    _, n_seq, n_in, _, _ = trajectory.shape
+    _, n_seq, n_in, n_out, _ = trajectory.shape
+    if options.logit >= n_out:
+        raise UsageError(f"--logit {options.logit}: the run records {n_out} class logits")
     fig, axes = plt.subplots(2, (n_in + 1) // 2, figsize=(10, 5.5), sharex=True, squeeze=False)
     for i, ax in enumerate(axes.flat[:n_in]):
         for n in range(n_seq):
@@ -46,4 +50,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

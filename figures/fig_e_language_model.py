@@ -5,7 +5,8 @@ orbit diagram of the mean logit under a constant word, over a few epochs.
 """
 import os
 
-from common import ROOT, output, parse, parser, run, train
+from common import (BIG, ROOT, Integer, UsageError, input_folder, output, parse, parser, run,
+                    run_cli, train)
 
 # Seed 2: one fixed point under each word at the end under every setting of
 # check_robustness.py (seed 1 ends on three under word id 1).
@@ -21,8 +22,11 @@ def small_corpus(source, target, lines):
     """The first ``lines`` lines of each of train/valid/test.txt."""
     os.makedirs(target, exist_ok=True)
     for name, n in zip(("train.txt", "valid.txt", "test.txt"), lines):
-        with open(os.path.join(source, name), encoding="utf-8") as f:
-            head = [line for _, line in zip(range(n), f)]
+        try:
+            with open(os.path.join(source, name), encoding="utf-8") as f:
+                head = [line for _, line in zip(range(n), f)]
+        except UnicodeDecodeError:
+            raise UsageError(f"{os.path.join(source, name)} is not UTF-8 text") from None
         path = os.path.join(target, name)
         text = "".join(head)
         if not os.path.isfile(path) or open(path, encoding="utf-8").read() != text:
@@ -33,9 +37,10 @@ def small_corpus(source, target, lines):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
+    p.add_argument("--data", type=input_folder(),
+                   default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
                    help="folder with WikiText-2's train.txt, valid.txt, test.txt")
-    p.add_argument("--lines", type=int, nargs=3, default=[3000, 400, 400],
+    p.add_argument("--lines", type=Integer(1, BIG), nargs=3, default=[3000, 400, 400],
                    help="lines of train, valid, test used")
     options = parse(p, argv)
     if not options.data or not os.path.isfile(os.path.join(options.data, "train.txt")):
@@ -55,4 +60,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,6 +1,6 @@
 """Figure f: the chaotic 2-unit LSTM: strange attractor, bifurcation diagram
 and loss along s*W, loss on a 2-D slice (chaotic_lstm.py at full size)."""
-from common import parse, parser, run
+from common import parse, parser, run, run_cli
 
 TINY = ["--attractor_steps", "300", "--n_points", "60", "--grid", "12", "12", "--levels", "10"]
 
@@ -11,4 +11,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

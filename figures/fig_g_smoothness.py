@@ -1,6 +1,8 @@
 """Figure g: the Lipschitz constant of the loss's derivative against the
 sequence length, for the chaotic LSTM, the LSTM and the stable LSTM of the
 sine task (figures a and b's runs), on one plot."""
+# common first: a Ctrl-C during the imports is then one line
+from common import output, parse, parser, run, run_cli, sine_run
 import os
 
 import matplotlib
@@ -9,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from attractors.plotting import save_figure  # noqa: E402
-from common import output, parse, parser, run, sine_run  # noqa: E402
 
 SEQ_LENS = ["25", "50", "100", "200", "400", "800"]
 TINY = ["--seq_lens", "5", "10", "--n_points", "11"]
@@ -50,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

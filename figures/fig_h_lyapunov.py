@@ -1,6 +1,8 @@
 """Figure h: the largest Lyapunov exponent of the chaotic LSTM along the line
 s*W, under its bifurcation diagram: chaos where the exponent is positive,
 periodic windows and fixed points where it is negative."""
+# common first: a Ctrl-C during the imports is then one line
+from common import Integer, output, parse, parser, run_cli
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -9,13 +11,14 @@ import numpy as np  # noqa: E402
 from attractors.chaos import along_line  # noqa: E402
 from attractors.plotting import save_figure  # noqa: E402
 from attractors.smoothness import grid  # noqa: E402
-from common import output, parse, parser  # noqa: E402
 
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--n_points", type=int, default=1500, help="values of s in [0.5, 2]")
-    p.add_argument("--steps", type=int, default=2000, help="steps averaged for the exponent")
+    p.add_argument("--n_points", type=Integer(2, 10 ** 6), default=1500,
+                   help="values of s in [0.5, 2]")
+    p.add_argument("--steps", type=Integer(1, 10 ** 6), default=2000,
+                   help="steps averaged for the exponent")
     options = parse(p, argv)
     n_points, steps = (40, 100) if options.tiny else (options.n_points, options.steps)
     s = grid(0.5, 2.0, n_points, required=(1.0,))
@@ -40,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

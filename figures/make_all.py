@@ -7,7 +7,7 @@ Each figure is its own command (figures/fig_*.py), run here one after another.
 import os
 import time
 
-from common import ROOT, parse, parser, run
+from common import ROOT, input_folder, parse, parser, run, run_cli
 
 FIGURES = [("a", "fig_a_sine_lstm.py"), ("b", "fig_b_sine_stable.py"),
            ("c", "fig_c_sine_exprnn.py"), ("d", "fig_d_temporal_order.py"),
@@ -18,7 +18,8 @@ FIGURES = [("a", "fig_a_sine_lstm.py"), ("b", "fig_b_sine_stable.py"),
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
+    p.add_argument("--data", type=input_folder(),
+                   default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
                    help="WikiText-2 folder for figure e")
     options = parse(p, argv)
     common = ["--out", options.out, "--runs", options.runs, "--dpi", options.dpi]
@@ -35,4 +36,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

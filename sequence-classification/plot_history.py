@@ -3,12 +3,12 @@ temporal-order run to a file.
 
     python plot_history.py RUN_FOLDER [-o RUN_FOLDER/history.png]
 """
-
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import run_cli
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from attractors.options import run_cli  # noqa: E402
 from attractors.plotting import history_command, save_figure  # noqa: E402
 from attractors.run_files import RunFolderError, read_config  # noqa: E402
 

@@ -1,11 +1,13 @@
 """Train an RNN to classify a sequence by a few relevant, widely separated
 symbols hidden among distractors (the temporal-order problem)."""
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (BIG, COUNT, add_optimiser_options, add_run_options,
+                                build_parser, check_memory, check_orbit_options,
+                                estimate_training_bytes, parse_options, run_cli, select_device,
+                                Integer, Number, UsageError)
 import torch
 
 from attractors import population
-from attractors.options import (add_optimiser_options, add_run_options, build_parser,
-                                check_orbit_options, check_positive, parse_options, run_cli,
-                                select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
@@ -20,27 +22,28 @@ COLUMNS = ["epoch", "train loss", "train acc.", "valid. loss", "valid. acc."]
 
 
 def add_config_options(group):
-    group.add_argument("--epochs", type=int, default=10000, help="number of epochs")
-    group.add_argument("--seq_len", type=int, default=200, help="training sequence length")
-    group.add_argument("--seq_len_val", type=int, default=200,
+    group.add_argument("--epochs", type=COUNT, default=10000, help="number of epochs")
+    group.add_argument("--seq_len", type=COUNT, default=200, help="training sequence length")
+    group.add_argument("--seq_len_val", type=COUNT, default=200,
                        help="validation sequence length")
-    group.add_argument("--batch_size", type=int, default=100, help="sequences per batch")
-    group.add_argument("--n_sequences", type=int, default=1000, help="training sequences")
-    group.add_argument("--n_sequences_val", type=int, default=1000,
+    group.add_argument("--batch_size", type=COUNT, default=100, help="sequences per batch")
+    group.add_argument("--n_sequences", type=COUNT, default=1000, help="training sequences")
+    group.add_argument("--n_sequences_val", type=COUNT, default=1000,
                        help="validation sequences (drawn with seed + 1)")
-    group.add_argument("--n_symbols", type=int, default=2,
+    group.add_argument("--n_symbols", type=COUNT, default=2,
                        help="relevant symbols; there are n_symbols ** (number of windows) "
                             "classes")
-    group.add_argument("--n_distractors", type=int, default=4, help="distractor symbols")
+    group.add_argument("--n_distractors", type=COUNT, default=4, help="distractor symbols")
     add_optimiser_options(group)
     add_run_options(group)
-    group.add_argument("--gamma", type=POSITIVE_FLOAT, default=0.25,
+    group.add_argument("--gamma", type=Number(0, 1, low_open=True), default=0.25,
                        help="learning-rate decay factor at each milestone")
-    group.add_argument("--milestones", nargs="+", type=int, default=[500, 1000, 2000],
+    group.add_argument("--milestones", nargs="+", type=COUNT, default=[500, 1000, 2000],
                        help="epochs at which the learning rate decays")
-    group.add_argument("--position_symbols_start", nargs="+", type=int, default=[9, 39],
+    group.add_argument("--position_symbols_start", nargs="+", type=Integer(0, BIG),
+                       default=[9, 39],
                        help="first position of each window holding a relevant symbol")
-    group.add_argument("--position_symbols_len", nargs="+", type=int, default=[10],
+    group.add_argument("--position_symbols_len", nargs="+", type=COUNT, default=[10],
                        help="window length: one value for every window, or one per start")
     add_orbit_options(group, interval_save=100, n_sequences=10, seq_len=800, burnout=400)
     add_rnn_options(group, hidden_size=50)
@@ -50,10 +53,6 @@ def parse(argv=None):
     parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
                                         add_extra_system=population.add_population_option)
     config, system = parse_options(parser, config_dests, argv)
-    check_positive(config, "seq_len", "seq_len_val", "batch_size", "n_sequences",
-                   "n_sequences_val", "n_symbols", "n_distractors")
-    if config["epochs"] < 0:
-        raise UsageError("epochs must be >= 0")
     if config["seed"] > 2 ** 32 - 2:  # the validation data use seed + 1
         raise UsageError(f"seed must be at most {2 ** 32 - 2} (validation uses seed + 1), "
                          f"got {config['seed']}")
@@ -67,6 +66,12 @@ def parse(argv=None):
             if end > config[name]:
                 raise UsageError(f"the window of positions {start}..{end - 1} does not fit "
                                  f"in {name} = {config[name]}")
+    # the classes (n_symbols ** windows) size the read-out, the symbols the data
+    n_inputs = config["n_symbols"] + config["n_distractors"]
+    n_classes = (config["n_symbols"] ** len(intervals)
+                 if len(intervals) * config["n_symbols"].bit_length() < 62 else 2 ** 62)
+    check_memory(estimate_training_bytes(config, n_inputs=n_inputs, n_outputs=n_classes),
+                 "this run")
     check_orbit_options(config)
     check_rnn_options(config)
     return config, system, intervals

@@ -1,12 +1,13 @@
 """Train an RNN to generate sine waves from a constant frequency input."""
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (COUNT, add_optimiser_options, add_run_options, build_parser,
+                                check_orbit_options, parse_options, run_cli, select_device,
+                                Number, UsageError)
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from attractors import population
-from attractors.options import (add_optimiser_options, add_run_options, build_parser,
-                                check_orbit_options, check_positive, parse_options, run_cli,
-                                select_device, POSITIVE_FLOAT, UsageError)
 from attractors.orbit import OrbitSampler, add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.tasks import import_sibling
@@ -18,20 +19,20 @@ DESCRIPTION = "Train a recurrent network to generate sin(w t) from the constant 
 
 
 def add_config_options(group):
-    group.add_argument("--epochs", type=int, default=10000, help="number of epochs")
-    group.add_argument("--seq_len", type=int, default=400, help="training sequence length")
-    group.add_argument("--batch_size", type=int, default=10, help="sequences per batch")
-    group.add_argument("--n_sequences", type=int, default=100,
+    group.add_argument("--epochs", type=COUNT, default=10000, help="number of epochs")
+    group.add_argument("--seq_len", type=COUNT, default=400, help="training sequence length")
+    group.add_argument("--batch_size", type=COUNT, default=10, help="sequences per batch")
+    group.add_argument("--n_sequences", type=COUNT, default=100,
                        help="training sequences (frequencies)")
     add_optimiser_options(group)
     add_run_options(group)
-    group.add_argument("--min_freq", type=float, default=np.pi / 16,
+    group.add_argument("--min_freq", type=Number(0, 1000), default=np.pi / 16,
                        help="lowest training frequency (pi/16)")
-    group.add_argument("--max_freq", type=float, default=np.pi / 8,
+    group.add_argument("--max_freq", type=Number(0, 1000), default=np.pi / 8,
                        help="highest training frequency (pi/8)")
-    group.add_argument("--gamma", type=POSITIVE_FLOAT, default=0.1,
+    group.add_argument("--gamma", type=Number(0, 1, low_open=True), default=0.1,
                        help="learning-rate decay factor at each milestone")
-    group.add_argument("--milestones", nargs="+", type=int,
+    group.add_argument("--milestones", nargs="+", type=COUNT,
                        default=[500, 1000, 2000, 8000, 15000, 25000],
                        help="epochs at which the learning rate decays")
     add_orbit_options(group, interval_save=500, n_sequences=4, seq_len=1600, burnout=1200)
@@ -42,10 +43,7 @@ def parse(argv=None):
     parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
                                         add_extra_system=population.add_population_option)
     config, system = parse_options(parser, config_dests, argv)
-    check_positive(config, "seq_len", "batch_size", "n_sequences")
-    if config["epochs"] < 0:
-        raise UsageError("epochs must be >= 0")
-    if not 0 <= config["min_freq"] <= config["max_freq"]:
+    if not config["min_freq"] <= config["max_freq"]:
         raise UsageError(f"need 0 <= min_freq <= max_freq, got {config['min_freq']} "
                          f"and {config['max_freq']}")
     check_orbit_options(config)

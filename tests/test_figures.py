@@ -33,11 +33,23 @@ def test_make_all_tiny(tmp_path):
 
 
 def test_language_model_figure_is_skipped_without_data(tmp_path):
+    (tmp_path / "empty").mkdir()
     result = figure("fig_e_language_model.py", "--tiny", "--out", tmp_path / "img",
-                    "--data", tmp_path / "nothing")
+                    "--data", tmp_path / "empty")
     assert result.returncode == 0, result.stderr
     assert "figure e skipped" in result.stdout
     assert not (tmp_path / "img").exists()
+    # a folder that is not there is a mistake, not a skip
+    result = figure("fig_e_language_model.py", "--tiny", "--data", tmp_path / "nothing")
+    assert result.returncode == 2 and "no such folder" in result.stderr
+
+
+def test_a_tiny_figure_never_replaces_the_gallery(tmp_path):
+    shipped = (ROOT / "img" / "fig_h_lyapunov.png").read_bytes()
+    result = figure("fig_h_lyapunov.py", "--tiny", "--runs", tmp_path / "runs", "--dpi", "20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (ROOT / "img" / "fig_h_lyapunov.png").read_bytes() == shipped
+    assert (tmp_path / "runs" / "fig_h_lyapunov.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_check_figures_judges_a_figure_under_a_setting(tmp_path):

@@ -34,7 +34,7 @@ def test_precedence_defaults_file_command_line(sine, tmp_path):
     ('{"lr": "fast"}', "'lr' must be a number"),
     ('{"milestones": "5"}', "'milestones' must be a list"),
     ('{"stabilize": 1}', "'stabilize' must be true or false"),
-    ('{"rnn_type": "LSTMX"}', "unknown rnn_type 'LSTMX'"),
+    ('{"rnn_type": "LSTMX"}', "'rnn_type': must be one of LSTM, GRU"),
     ("[1, 2]", "must hold a JSON object"),
 ])
 def test_bad_config_file(sine, tmp_path, content, message):
@@ -52,10 +52,10 @@ def test_int_accepted_for_float_option(sine, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-c", "missing.json"], "config file not found: missing.json"),
-    (["--rnn_type", "LSTMX"], "unknown rnn_type 'LSTMX'"),
+    (["-c", "missing.json"], "argument -c/--config: no such file: missing.json"),
+    (["--rnn_type", "LSTMX"], "must be one of LSTM, GRU, RNN, exprnn, dtriv, cayley, got 'LSTMX'"),
     (["--rnn_type", "EURNN"], "EURNN was listed by the original code but never implemented"),
-    (["--rnn_type", "GRU", "--stabilize"], "--stabilize applies to LSTM only, not GRU"),
+    (["--rnn_type", "GRU", "--stabilize"], "--stabilize applies only to --rnn_type LSTM"),
     (["--interval_orbit", "1", "--burnout_orbit", "1600"], "burnout_orbit (1600) must be"),
     (["--epochs", "x"], "argument --epochs: invalid int value"),
     (["--no_such_flag"], "unrecognized arguments: --no_such_flag"),

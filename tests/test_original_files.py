@@ -65,7 +65,7 @@ def test_every_model_reader_takes_trust_pickle(sine, tmp_path):
         assert trusted.returncode == 0, (relpath, trusted.stderr)
 
 
-def test_generate_takes_trust_pickle(tmp_path):
+def test_generate_takes_trust_pickle(tmp_path, capsys):
     wlm = task_files("word-language-model")
     corpus = write_corpus(tmp_path / "corpus")
     folder = wlm.train.main(TINY_LM + ["--data", str(corpus), "--folder", str(tmp_path / "lm")])
@@ -73,8 +73,9 @@ def test_generate_takes_trust_pickle(tmp_path):
     generate = load_script("word-language-model/generate.py")
     with pytest.raises(SystemExit):
         generate.run_cli(generate.main, [folder, "--data", str(corpus), "--words", "3"])
-    text = generate.main([folder, "--data", str(corpus), "--words", "3", "--trust_pickle"])
-    assert len(text.split()) >= 3
+    capsys.readouterr()
+    generate.main([folder, "--data", str(corpus), "--words", "3", "--trust_pickle"])
+    assert len(capsys.readouterr().out.split()) >= 3
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Bad input and faults, through the real command lines: each must end in one
-line on stderr with the right exit status and leave no run damaged. Every
-probe here is a row of docs/errors.md."""
+line on stderr with the right exit status and leave no run damaged. Each
+probe is a case of a rule of docs/errors.md; the rules of the options
+themselves, for every option of every script, are checked by the generated
+suite (test_hostile_*.py)."""
 import fcntl
 import json
 import os
@@ -33,7 +35,8 @@ def run(tmp_path_factory):
     folder = train.main(TINY_SINE + ["--folder", str(base / "run")])
     orbit = torch.load(os.path.join(folder, "orbit_per_epoch_diagram.pth"), weights_only=True)
     for name, frequency in (("str", "ten"), ("nan", float("nan")), ("huge", 1e30)):
-        torch.save({**orbit, "frequency": frequency}, base / f"orbit_{name}.pth")
+        crafted = {k: v for k, v in orbit.items() if k != "sha256"}   # as if made by hand
+        torch.save({**crafted, "frequency": frequency}, base / f"orbit_{name}.pth")
     for name, text in (("empty", ""), ("wrong", ",a,b\n0,x,y\n")):
         os.makedirs(base / name)
         (base / name / "history.csv").write_text(text)
@@ -42,48 +45,25 @@ def run(tmp_path_factory):
     (base / "binary" / "history.csv").write_bytes(bytes(range(256)) * 4)
     (base / "latin1.json").write_bytes('{"rnn_type": "LSTM\xe9"}'.encode("latin-1"))
     (base / "inf.json").write_text('{"lr": Infinity}')
-    (base / "nan.json").write_text('{"min_freq": NaN}')
     (base / "a_file").write_text("x")
     os.makedirs(base / "a_folder")
     return base, folder
 
 
 PROBES = [  # (command line, part of the message, exit status)
-    (SINE + ["--lr", "nan"], "--lr: must be a finite number in (0, 1000000.0]", 2),
-    (SINE + ["--lr", "-1"], "--lr: must be a finite number in (0, 1000000.0]", 2),
-    (SINE + ["--lr", "inf"], "--lr: must be a finite number in (0, 1000000.0]", 2),
-    (SINE + ["--clip_value", "-1"], "--clip_value: must be a finite number > 0", 2),
-    (SINE + ["--clip_value", "0"], "--clip_value: must be a finite number > 0", 2),
-    (SINE + ["--gamma", "nan", "--milestones", "1"], "--gamma", 2),
-    (SINE + ["--std_orbit", "nan"], "--std_orbit: must be a finite number", 2),
-    (SINE + ["--std_orbit", "0"], "std_orbit must be > 0", 2),
     (SINE + ["--min_freq", "1", "--max_freq", "0.5"], "min_freq <= max_freq", 2),
-    (SINE + ["-c", "{base}/inf.json"], "'lr': must be a finite number in (0, 1000000.0], got inf", 2),
-    (SINE + ["-c", "{base}/nan.json"], "'min_freq' must be a finite number", 2),
+    (SINE + ["-c", "{base}/inf.json"], "'lr': must be a finite number in (0, 1000000], got inf", 2),
     (SINE + ["-c", "{base}/latin1.json"], "is not UTF-8 text", 2),
-    (SINE + ["--seed", "100000000000000000000000"], "--seed: must be an integer in", 2),
-    (SINE + ["--seed", "1e23"], "--seed: invalid int value", 2),
     (SINE + ["--hidden_size", "1000000"], "GiB", 2),
-    (SINE + ["--num_layers", "100000"], "num_layers must be between 1 and 1000", 2),
-    (SINE + ["--seq_len", "0"], "seq_len must be at least 1", 2),
     (SINE + ["--folder", "/proc/foo"], "cannot create the output folder /proc/foo", 2),
     (SINE + ["--folder", "{base}/a_file"], "is not a folder", 2),
     (["sequence-classification/train.py", "--seed", "4294967295", "--epochs", "1"],
      "seed must be at most 4294967294", 2),
-    (["word-language-model/train.py", "--dropout", "1"], "dropout must be in [0, 1)", 2),
-    (["word-language-model/train.py", "--lr_factor", "nan"], "--lr_factor", 2),
     (["plot_orbit_diagram.py", "{run}/orbit_per_epoch_diagram.pth", "-o", "{base}/a_folder"],
      "is a folder", 2),
-    (["plot_orbit_diagram.py", "{run}/orbit_per_epoch_diagram.pth", "--alpha", "5"],
-     "--alpha: must be a finite number in (0, 1]", 2),
-    (["plot_orbit_diagram.py", "{run}/orbit_per_epoch_diagram.pth", "--dpi", "100000"],
-     "--dpi: must be an integer in [10, 2000]", 2),
-    (["plot_orbit_diagram.py", "{run}/orbit_per_epoch_diagram.pth", "--dpi", "0"], "--dpi", 2),
     (["plot_orbit_diagram.py", "{base}/orbit_str.pth"], "'frequency'", 2),
     (["plot_orbit_diagram.py", "{base}/orbit_nan.pth"], "'frequency'", 2),
     (["plot_orbit_diagram.py", "{base}/orbit_huge.pth"], "'frequency'", 2),
-    (["plot_training_dynamics.py", "{run}", "--alpha", "5"], "--alpha", 2),
-    (["plot_training_dynamics.py", "{run}", "--rtol", "nan"], "--rtol", 2),
     (["plot_training_dynamics.py", "{base}/empty"], "is empty, damaged or not a CSV table", 2),
     (["plot_training_dynamics.py", "{base}/binary"], "history.csv", 2),
     (["plot_training_dynamics.py", "{base}/wrong"], "does not hold numbers", 2),
@@ -91,19 +71,14 @@ PROBES = [  # (command line, part of the message, exit status)
     (["sine-generator/plot_history.py", "{base}/binary"], "history.csv", 2),
     (["sine-generator/plot_history.py", "{base}/wrong"], "lacks the column(s) epoch, loss", 2),
     (["sequence-classification/plot_history.py", "{run}"], "lacks the column(s)", 2),
-    (["word-language-model/plot_history.py", "{base}/missing"], "has no history.csv", 2),
-    (["sine-generator/plot_generated.py", "{run}", "--n_waves", "-3"], "--n_waves", 2),
-    (["sine-generator/plot_generated.py", "{run}", "--seq_len", "-5"], "--seq_len", 2),
-    (["analyse_attractors.py", "{run}", "--std", "nan"], "--std", 2),
+    (["word-language-model/plot_history.py", "{base}/missing"], "no such folder", 2),
+    (["word-language-model/plot_history.py", "{base}/a_folder"], "has no history.csv", 2),
     (["word-language-model/generate.py", "{run}", "-o", "{base}/a_folder"], "is a folder", 2),
-    (["word-language-model/generate.py", "{run}", "--temperature", "inf"], "--temperature", 2),
     (["word-language-model/download.py", "{base}/dest", "--archive", "{base}/none.zip"],
-     "no such archive file", 2),
+     "--archive: no such file", 2),
     (["word-language-model/download.py", "{base}/a_file", "--archive", "{base}/a_file"],
      "exists and is not a folder", 2),
     (["chaotic_lstm.py", "--n_points", "1000000000", "-o", "{base}/chaos"], "GiB", 2),
-    (["chaotic_lstm.py", "--dpi", "0", "-o", "{base}/chaos"], "--dpi", 2),
-    (["figures/fig_a_sine_lstm.py", "--dpi", "0"], "fig_a_sine_lstm.py: error: argument --dpi", 2),
 ]
 
 

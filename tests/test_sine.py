@@ -87,7 +87,8 @@ def test_gru_and_rnn_types_run(sine, tmp_path):
 
 def test_orthogonal_types_run_with_the_orbit_sampler(sine, tmp_path):
     for rnn_type in ("exprnn", "dtriv", "cayley"):
-        folder = sine.train.main(TINY_SINE + ["--rnn_type", rnn_type, "--K", "2",
+        dtriv = ["--K", "2"] if rnn_type == "dtriv" else []   # --K applies to dtriv only
+        folder = sine.train.main(TINY_SINE + ["--rnn_type", rnn_type, *dtriv,
                                               "--folder", str(tmp_path / rnn_type)])
         names = sorted(p.name for p in (tmp_path / rnn_type).iterdir())
         assert names == ["checkpoint.pth", "history.csv", "model.pth",

@@ -148,8 +148,9 @@ def test_towards_another_run_reaches_it_at_s_equal_one(runs, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["/no/such/folder"], "has no model.pth"),
-    (["{lstm}", "--towards", "{dtriv}"], "does not fit"),
+    (["/no/such/folder"], "no such folder"),
+    (["/tmp"], "has no model.pth"),
+    (["{lstm}", "--towards", "{dtriv}"], "is another model: rnn_type dtriv there, LSTM here"),
     (["{lstm}", "--n_points", "2"], "n_points"),
     (["{lstm}", "--s_range", "1", "0"], "s_range"),
 ])

@@ -68,7 +68,7 @@ def test_run_names_are_sorted_safe_and_stable():
 def test_grid_flags_lists_and_unions(tmp_path):
     options = sweeps.task_options(os.path.join(SINE, "train.py"))
     assert not options["stabilize"].takes_value and options["stabilize"].config
-    assert options["milestones"].is_list and options["epochs"].default == "10000"
+    assert options["milestones"].is_list and options["epochs"].default == 10000
     assert not options["folder"].config
     sweep = sweeps.Sweep("sine-generator", tmp_path / "out",
                          [["rnn_type=LSTM", "stabilize=true,False"], ["rnn_type=exprnn"],
@@ -116,7 +116,7 @@ BAD = [
     (["sine-generator", "--grid", "lr=0.1", "--out", OUT, "--", "--lr", "1"], "both swept"),
     (["sine-generator", "--seeds", "1", "--out", OUT, "--partition", "p"],
      "only apply to --executor slurm"),
-    (["--status", OUT], "holds no sweep"),
+    (["--status", OUT], "--status: no such folder"),
 ]
 
 
@@ -160,9 +160,10 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
 # -- a local sweep with a failing run --------------------------------------------------
 @pytest.fixture(scope="module")
 def failing_sweep(tmp_path_factory):
-    """Two good runs and two that train.py refuses (seq_len 0), on two workers."""
+    """Two good runs and two that train.py refuses (seq_len 10**9: more memory than
+    there is; within the rule of --seq_len, so the sweep starts them), on two workers."""
     out = tmp_path_factory.mktemp("sweep") / "out"
-    argv = ["sine-generator", "--grid", "hidden_size=4", "seq_len=10,0", "--seeds", "1", "2",
+    argv = ["sine-generator", "--grid", "hidden_size=4", "seq_len=10,1000000000", "--seeds", "1", "2",
             "--workers", "2", "--out", str(out), "--", *TINY[:2], *TINY[4:]]
     code = sweeps.main(argv)
     return code, out, argv
@@ -174,13 +175,13 @@ def test_a_failing_run_does_not_stop_the_others(failing_sweep, capsys):
     manifest = json.loads(read(out / "sweep.json"))
     states = {name: run["state"] for name, run in manifest["runs"].items()}
     assert states == {"hidden_size=4_seed=1_seq_len=10": "done",
-                      "hidden_size=4_seed=1_seq_len=0": "failed",
+                      "hidden_size=4_seed=1_seq_len=1000000000": "failed",
                       "hidden_size=4_seed=2_seq_len=10": "done",
-                      "hidden_size=4_seed=2_seq_len=0": "failed"}
-    failed = manifest["runs"]["hidden_size=4_seed=1_seq_len=0"]
-    assert failed["message"] == "train.py: error: seq_len must be at least 1, got 0"
+                      "hidden_size=4_seed=2_seq_len=1000000000": "failed"}
+    failed = manifest["runs"]["hidden_size=4_seed=1_seq_len=1000000000"]
+    assert failed["message"].startswith("train.py: error: this run needs about ")
     assert manifest["task"] == "sine-generator" and manifest["seeds"] == [1, 2]
-    assert manifest["grids"] == [{"hidden_size": ["4"], "seq_len": ["10", "0"]}]
+    assert manifest["grids"] == [{"hidden_size": ["4"], "seq_len": ["10", "1000000000"]}]
     assert manifest["fixed"] == argv[argv.index("--") + 1:]
     for run in manifest["runs"].values():
         assert os.path.isfile(out / run["folder"] / "train.log")
@@ -208,10 +209,10 @@ def test_a_sweep_run_is_the_train_py_run(failing_sweep, tmp_path):
 def test_status_table_summary_and_plot(failing_sweep, capsys):
     code, out, argv = failing_sweep
     before = read(out / "sweep.json")
-    assert sweeps.main(["--status", str(out), "--plot"]) == 0
+    assert sweeps.main(["--status", str(out), "--plot"]) == 1   # two runs failed: not done
     printed = capsys.readouterr().out
     assert "2 done, 2 failed" in printed
-    assert "hidden_size=4_seed=2_seq_len=0: train.py: error: seq_len must be at least 1" in printed
+    assert "hidden_size=4_seed=2_seq_len=1000000000: train.py: error: this run needs" in printed
     table = pd.read_csv(out / "summary.csv")
     assert list(table.columns) == ["hidden_size", "seq_len", "seed", "state", "epochs", "of",
                                    "final loss", "best loss", "run", "message"]

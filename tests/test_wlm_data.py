@@ -321,11 +321,17 @@ def test_install_rejects_incomplete_archive(tmp_path):
 def test_download_cli_with_local_archive(tmp_path, capsys):
     archive = _zip(tmp_path / "wikitext-2-v1.zip")
     dest = tmp_path / "wt"
-    assert download.main([str(dest), "--archive", str(archive), "--sha256", "0" * 64]) == 1
+    def status(*args):   # a file the user gave that fails a check: exit status 2
+        with pytest.raises(SystemExit) as info:
+            download.run_cli(download.main, [str(dest), "--archive", str(archive), *args])
+        return info.value.code
+    assert status("--sha256", "0" * 64) == 2
     assert "checksum mismatch" in capsys.readouterr().err and not dest.exists()
     # With the real per-file checks the toy archive is refused too.
-    assert download.main([str(dest), "--archive", str(archive), "--sha256", "none"]) == 1
+    assert status("--sha256", "none") == 2
     assert not dest.exists()
+    assert status("--sha256", "xyz") == 2
+    assert "--sha256: must be 64 hexadecimal digits or 'none'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         download.main(["--help"])
     assert info.value.code == 0

@@ -393,10 +393,17 @@ def test_lambada_run(wlm, tmp_path):
 def test_generate_and_plot(wlm, tmp_path, corpus_dir, capsys):
     folder = run(wlm, tmp_path, corpus_dir, "--epochs", "1")
     args = [folder, "--data", str(corpus_dir), "--words", "20", "--seed", "3"]
-    text = wlm.generate.main(args + ["--prompt", "the w1"])
+
+    def generate(more):
+        capsys.readouterr()
+        wlm.generate.main(args + more)
+        return capsys.readouterr().out
+    text = generate(["--prompt", "the w1"])
     assert text.startswith("the w1 ") and len(text.split()) <= 22
-    assert wlm.generate.main(args + ["--prompt", "the w1"]) == text        # same seed
-    cold = wlm.generate.main(args + ["--temperature", "0.01"])
+    assert generate(["--prompt", "the w1"]) == text        # same seed
+    wlm.generate.main(args + ["--prompt", "the w1", "-o", str(tmp_path / "text.txt")])
+    assert (tmp_path / "text.txt").read_text() == text
+    cold = generate(["--temperature", "0.01"])
     assert len(cold.split()) <= 20
     capsys.readouterr()
     with pytest.raises(UsageError, match="words"):
@@ -412,10 +419,10 @@ def test_generation_samples_with_the_temperature(wlm):
     with torch.no_grad():
         model.decoder.bias.copy_(torch.tensor([0.0, 0, 0, 0, 0, 50]))
         model.decoder.weight.zero_()
-    assert wlm.generate.generate(model, [0], 10, 1.0, "cpu") == [5] * 10
+    assert list(wlm.generate.generate(model, [0], 10, 1.0, "cpu")) == [5] * 10
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        hot = wlm.generate.generate(model, [0], 200, 1000.0, "cpu")
+        hot = list(wlm.generate.generate(model, [0], 200, 1000.0, "cpu"))
     assert len(set(hot)) == 6   # a high temperature flattens the distribution
     assert wlm.generate.to_text(["a", "<eos>", "b", "c"]) == "a\nb c"
 

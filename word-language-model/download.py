@@ -7,6 +7,9 @@ The archive is checked against a SHA-256 before anything is unpacked, and each
 unpacked file against its own SHA-256; the files appear in DEST only once all
 checks passed (a temporary folder next to them is renamed or moved in place).
 """
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (CommandError, OneLineParser, Text, UsageError, input_file,
+                                output_folder, run_cli)
 import hashlib
 import os
 import shutil
@@ -15,8 +18,6 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
-
-from attractors.options import OneLineParser, UsageError, run_cli
 
 ARCHIVE_NAME = "wikitext-2-v1.zip"
 # Tried in order. The first is the dataset author's own host; the second, the
@@ -45,8 +46,9 @@ CHUNK = 1 << 20
 MAX_MEMBER_BYTES = 64 << 20
 
 
-class DownloadError(Exception):
-    """The archive could not be fetched, failed a check, or lacks a file."""
+class DownloadError(CommandError):
+    """The archive could not be fetched, failed a check, or lacks a file
+    (exit status 1; 2 for an archive given with --archive)."""
 
 
 def fetch(url, path, timeout=60):
@@ -163,27 +165,32 @@ def download(dest, urls=URLS, sha256=ARCHIVE_SHA256, member_sha256=True, force=F
         os.unlink(archive)
 
 
-def main(argv=None):
+def build_parser():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = OneLineParser(prog="download.py", description=__doc__.split("\n")[0])
-    parser.add_argument("dest", nargs="?", default=os.path.join(here, "wikitext-2"),
+    parser.add_argument("dest", nargs="?", type=output_folder(),
+                        default=os.path.join(here, "wikitext-2"),
                         help="folder to put train.txt, valid.txt, test.txt in "
                              "(default: wikitext-2 beside this script, where train.py looks)")
-    parser.add_argument("--archive", metavar="ZIP",
+    parser.add_argument("--archive", metavar="ZIP", type=input_file(),
                         help=f"use this local {ARCHIVE_NAME} instead of downloading it")
     parser.add_argument("--url", action="append",
+                        type=Text(pattern=r"(https?|ftp|file)://\S+", what="a URL (https://...)",
+                                  example="https://example.org/wikitext-2-v1.zip"),
                         help="download from this address (repeatable; default: " + ", ".join(URLS) + ")")
     parser.add_argument("--sha256", default=ARCHIVE_SHA256,
+                        type=Text(pattern=r"[0-9a-fA-F]{64}|[Nn][Oo][Nn][Ee]",
+                                  what="64 hexadecimal digits or 'none'", example="none"),
                         help="expected SHA-256 of the archive, or 'none' to only print it "
                              "(the unpacked files are checked either way; default: %(default)s)")
     parser.add_argument("--force", action="store_true",
                         help="replace train.txt, valid.txt, test.txt if DEST already has them")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     sha256 = None if args.sha256.lower() == "none" else args.sha256
-    if os.path.exists(args.dest) and not os.path.isdir(args.dest):
-        raise UsageError(f"{args.dest} exists and is not a folder")
-    if args.archive and not os.path.isfile(args.archive):
-        raise UsageError(f"no such archive file: {args.archive}")
     if not args.force and all(os.path.exists(t) for t in _targets(args.dest)):
         print(f"{args.dest} already holds train.txt, valid.txt and test.txt (use --force to replace)")
         return 0
@@ -193,8 +200,9 @@ def main(argv=None):
         else:
             paths = download(args.dest, urls=args.url or URLS, sha256=sha256, force=args.force)
     except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        if args.archive:      # a file the user gave
+            raise UsageError(str(err)) from None
+        raise
     print("wrote " + ", ".join(paths))
     return 0
 

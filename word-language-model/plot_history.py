@@ -4,13 +4,13 @@
 
 Dotted vertical lines mark the epochs at which the learning rate was reduced.
 """
-
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import run_cli
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from attractors.options import run_cli  # noqa: E402
 from attractors.plotting import history_command, save_figure  # noqa: E402
 
 COLUMNS = ("Epoch", "Train Loss", "Valid Loss", "Valid PPL", "Learning Rate")

@@ -1,4 +1,9 @@
 """Train a word-level recurrent language model on WikiText-2 (or LAMBADA)."""
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import (COUNT, add_optimiser_options, add_run_options, build_parser,
+                                check_memory, check_orbit_options, estimate_training_bytes,
+                                input_folder, only_when, parse_options, run_cli, select_device,
+                                Integer, Number, UsageError)
 import hashlib
 import math
 import os
@@ -6,10 +11,6 @@ import os
 import torch
 from tqdm import tqdm
 
-from attractors.options import (add_optimiser_options, add_run_options, build_parser,
-                                check_memory, check_orbit_options, check_positive,
-                                estimate_training_bytes, parse_options, run_cli, select_device,
-                                UsageError)
 from attractors.orbit import add_orbit_options
 from attractors.rnn import add_rnn_options, check_rnn_options
 from attractors.run_files import load_model_file
@@ -31,42 +32,47 @@ MODEL_KWARGS = ("embed_size", "hidden_size", "rnn_type", "num_layers", "dropout"
 
 
 def add_config_options(group):
-    group.add_argument("--batch_size", type=int, default=100, help="batch size")
-    group.add_argument("--epochs", type=int, default=100, help="maximum number of epochs")
+    group.add_argument("--batch_size", type=COUNT, default=100, help="batch size")
+    group.add_argument("--epochs", type=COUNT, default=100, help="maximum number of epochs")
     add_optimiser_options(group)
     add_run_options(group)
-    group.add_argument("--embed_size", type=int, default=800, help="word embedding size")
+    group.add_argument("--embed_size", type=COUNT, default=800, help="word embedding size")
     group.add_argument("--tied_weights", action="store_true",
                        help="share the embedding and decoder weights "
                             "(needs embed_size == hidden_size)")
     add_rnn_options(group, hidden_size=800)
-    group.add_argument("--seq_len", type=int, default=70,
+    group.add_argument("--seq_len", type=COUNT, default=70,
                        help="steps per window of truncated back-propagation")
-    group.add_argument("--patience", type=int, default=7,
+    group.add_argument("--patience", type=Integer(0, 10 ** 6), default=7,
                        help="epochs without improvement of the validation loss before "
                             "the learning rate is reduced")
-    group.add_argument("--min_lr", type=float, default=1e-7,
+    group.add_argument("--min_lr", type=Number(0, 1e6, low_open=True), default=1e-7,
                        help="training stops once the learning rate drops below this")
-    group.add_argument("--lr_factor", type=float, default=0.1,
+    group.add_argument("--lr_factor", type=Number(0, 1, low_open=True, high_open=True),
+                       default=0.1,
                        help="factor applied to the learning rate on a plateau")
-    group.add_argument("--dropout", type=float, default=0.5,
+    group.add_argument("--dropout", type=Number(0, 1, high_open=True), default=0.5,
                        help="dropout on the embeddings and on the RNN outputs")
     group.add_argument("--lambada", action="store_true",
                        help="train on the LAMBADA novels and score the last word of its "
                             "passages (--data must then hold LAMBADA)")
     add_orbit_options(group, interval_save=3, n_sequences=5, seq_len=1600, burnout=0)
-    group.add_argument("--orbit_use_feedback", action="store_true",
-                       help="also record the orbit of the model fed its own most likely "
-                            "word (doubles the recorded outputs)")
+    only_when(group.add_argument(
+        "--orbit_use_feedback", action="store_true",
+        help="also record the orbit of the model fed its own most likely word (doubles the "
+             "recorded outputs)"),
+        "with --interval_orbit N (N >= 1)", lambda c: c["interval_orbit"] >= 1,
+        {"interval_orbit": -1}, refuse=False)
 
 
 def add_data_options(group):
     group.add_argument("--data", default=DEFAULT_DATA,
+                       type=input_folder(hint="python download.py DIR fetches WikiText-2"),
                        help="corpus folder: train.txt, valid.txt and test.txt of WikiText-2 "
                             "(with --lambada, the unpacked LAMBADA files)")
     group.add_argument("--corpus", action="store_true",
                        help="tokenise the text again instead of using the cached corpus")
-    group.add_argument("--verbose", type=int, default=1,
+    group.add_argument("--verbose", type=Integer(0, 2), default=1,
                        help="0: quiet; 1: a line per epoch; 2: also a progress bar per epoch")
 
 
@@ -74,17 +80,6 @@ def parse(argv=None):
     parser, config_dests = build_parser(add_config_options, DESCRIPTION, prog="train.py",
                                         add_extra_system=add_data_options)
     config, system = parse_options(parser, config_dests, argv)
-    check_positive(config, "batch_size", "embed_size", "seq_len")
-    if config["epochs"] < 0:
-        raise UsageError("epochs must be >= 0")
-    if config["patience"] < 0:
-        raise UsageError("patience must be >= 0")
-    if not 0 < config["lr_factor"] < 1:
-        raise UsageError(f"lr_factor must be between 0 and 1, got {config['lr_factor']}")
-    if config["min_lr"] <= 0:
-        raise UsageError("min_lr must be positive")
-    if not 0 <= config["dropout"] < 1:
-        raise UsageError(f"dropout must be in [0, 1), got {config['dropout']}")
     if config["tied_weights"] and config["embed_size"] != config["hidden_size"]:
         raise UsageError(f"--tied_weights needs embed_size == hidden_size "
                          f"(got {config['embed_size']} and {config['hidden_size']})")

@@ -3,11 +3,11 @@ and ``main``, which plans the runs and hands them to an executor."""
 import argparse
 import json
 import os
-import re
 import shlex
 import sys
 
-from ..options import OneLineParser, UsageError
+from ..options import SEED, Integer, Number, OneLineParser, Text, UsageError
+from ..rules import image_file, input_file, input_folder, output_folder
 from . import populations
 from .executors import SLURM_MIN_TIME, SLURM_OPTIONS, SLURM_TIME_MIN, check_slurm_commands, \
     run_local, slurm_job_name, slurm_parameters, submit_slurm
@@ -36,48 +36,53 @@ def build_parser():
                "hidden_size=32,64 --seeds 1 2 3 \\\n      --out runs/sweep-lr -- --epochs 400 "
                "--interval_orbit 4\n  python sweep.py --status runs/sweep-lr --plot\n\n"
                "Options after -- are given to every run. Reference: docs/sweeps.md")
-    parser.add_argument("task", nargs="?", help="task folder holding a train.py (here "
+    parser.add_argument("task", nargs="?", type=Text(empty=False),
+                        help="task folder holding a train.py (here "
                         f"{', '.join(train_py_folders())}), relative to the current folder or "
                         "the repository")
     parser.add_argument("--grid", action="append", nargs="+", default=[], metavar="KEY=V1,V2",
+                        type=Text(empty=False, what="KEY=V1,V2,..."),
                         help="config options of train.py and their values; the runs are "
                              "every combination. A flag takes true,false. Repeat --grid for "
                              "a union of grids")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[], metavar="N",
+    parser.add_argument("--seeds", nargs="+", type=SEED, default=[], metavar="N",
                         help="run every combination with each of these --seed values")
-    parser.add_argument("-c", "--config", metavar="FILE.json",
+    parser.add_argument("-c", "--config", metavar="FILE.json", type=input_file(),
                         help="base config for every run (train.py -c)")
-    parser.add_argument("--out", metavar="DIR", help="folder of the sweep: one folder per "
+    parser.add_argument("--out", metavar="DIR", type=output_folder(),
+                        help="folder of the sweep: one folder per "
                         f"run, {MANIFEST}, {SUMMARY}")
     parser.add_argument("--executor", choices=("local", "slurm"), default="local",
                         help="local: submitit's local processes on this machine; slurm: one "
                              "job array (default: local)")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--workers", type=Integer(1, 4096), metavar="N",
                         help="local: runs at once, the cores shared among them (default: one "
                              f"per two cores, here {default_workers()})")
-    parser.add_argument("--population", type=int, metavar="K",
+    parser.add_argument("--population", type=Integer(1, 4096), metavar="K",
                         help="train the runs that differ only by their seed together, up to "
                              "K consecutive seeds in one train.py --population process; each "
                              "run stays an ordinary run folder (docs/sweeps.md)")
     parser.add_argument("--dry_run", action="store_true",
                         help="print the runs and their commands; start and write nothing")
-    parser.add_argument("--status", nargs="?", const="", metavar="DIR",
+    parser.add_argument("--status", nargs="?", const="", metavar="DIR", type=input_folder(),
                         help=f"print the table of the sweep in DIR (default --out) and write "
                              f"it to DIR/{SUMMARY}")
     parser.add_argument("--plot", action="store_true",
                         help=f"also save final loss against each swept setting (DIR/{PLOT})")
-    parser.add_argument("-o", "--output", metavar="FILE", help="where --plot saves its figure")
+    parser.add_argument("-o", "--output", metavar="FILE", type=image_file(),
+                        help="where --plot saves its figure")
     slurm = parser.add_argument_group("Slurm (--executor slurm)")
-    slurm.add_argument("--partition", help="partition to submit to")
-    slurm.add_argument("--time", type=int, metavar="MIN",
+    slurm.add_argument("--partition", type=Text(empty=False), help="partition to submit to")
+    slurm.add_argument("--time", type=Integer(1, 10 ** 6), metavar="MIN",
                        help=f"time limit of each run's job in minutes (default {SLURM_TIME_MIN}); "
                             "a job stopped by it is requeued and resumes from its checkpoint")
-    slurm.add_argument("--cpus_per_task", type=int, metavar="N",
+    slurm.add_argument("--cpus_per_task", type=Integer(1, 4096), metavar="N",
                        help="cores of each run (its threads)")
-    slurm.add_argument("--gpus_per_task", type=int, metavar="N",
+    slurm.add_argument("--gpus_per_task", type=Integer(1, 1024), metavar="N",
                        help="GPUs of each run; train.py then gets --cuda")
-    slurm.add_argument("--mem_gb", type=float, metavar="GB", help="memory of each run")
-    slurm.add_argument("--slurm_array_parallelism", type=int, metavar="N",
+    slurm.add_argument("--mem_gb", type=Number(0, 1e6, low_open=True), metavar="GB",
+                       help="memory of each run")
+    slurm.add_argument("--slurm_array_parallelism", type=Integer(1, 10 ** 6), metavar="N",
                        help="runs of the array running at once")
     slurm.add_argument("--sbatch", action="append", type=_key_value, default=[],
                        metavar="KEY=VALUE", help="another sbatch parameter, e.g. "
@@ -85,11 +90,19 @@ def build_parser():
     return parser
 
 
-def _key_value(text):
-    key, eq, value = text.partition("=")
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, (value if eq else True)
+class _KeyValue(Text):
+    """The rule of --sbatch: KEY=VALUE (or KEY alone), as ``(key, value)``."""
+
+    def __init__(self):
+        super().__init__(empty=False, pattern=r"[A-Za-z][A-Za-z0-9_-]*(=.*)?", what="KEY=VALUE",
+                         example="account=me")
+
+    def __call__(self, text):
+        key, eq, value = super().__call__(text).partition("=")
+        return key, (value if eq else True)
+
+
+_key_value = _KeyValue()
 
 
 def split_argv(argv):
@@ -113,6 +126,11 @@ def check_args(args, fixed):
         raise UsageError("give the folder of the sweep with --out DIR")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} exists and is not a folder")
+    run_files = ("train.pyconfig.json", "checkpoint.pth", "model.pth", "history.csv")
+    if (not os.path.isfile(os.path.join(args.out, MANIFEST))
+            and any(os.path.isfile(os.path.join(args.out, n)) for n in run_files)):
+        raise UsageError(f"--out {args.out} holds a training run, not a sweep; choose another "
+                         "folder")
     if args.executor == "local":
         given = [f"--{o}" for o in SLURM_OPTIONS if getattr(args, o)]
         if given:

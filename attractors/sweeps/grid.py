@@ -52,6 +52,10 @@ def check_grid(grid, options, task):
                 raise UsageError(f"--grid {key} repeats a value")
         elif option.is_list and not all(v.split() for v in values):
             raise UsageError(f"--grid {key}: empty list")
+        else:
+            for value in values:
+                option.check_text(value.split() if option.is_list else [value],
+                                  f"--grid {key}={value}")
         checked[key] = values
     return checked
 

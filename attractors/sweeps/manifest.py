@@ -24,6 +24,16 @@ def read_manifest(out):
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or "runs" not in data:
         raise UsageError(f"{path} is not a sweep manifest of this version")
+    if not isinstance(data["runs"], dict):
+        raise UsageError(f"{path} is damaged: its 'runs' is not an object")
+    for name, entry in data["runs"].items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("settings"), dict)
+                and isinstance(entry.get("folder"), str) and entry["folder"]
+                and os.path.basename(entry["folder"]) == entry["folder"]
+                and isinstance(entry.get("epochs"), int) and not isinstance(entry["epochs"], bool)
+                and (entry.get("job") is None or isinstance(entry["job"], dict))):
+            raise UsageError(f"{path} is damaged: the entry of run {name!r} lacks its "
+                             "settings, folder or epochs (was it edited?)")
     return data
 
 

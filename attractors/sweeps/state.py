@@ -15,7 +15,7 @@ TO_RUN = ("start", "restart", "resume")   # the actions that run train.py
 def history_rows(folder):
     """Epochs recorded in history.csv (None when there is none)."""
     try:
-        with open(os.path.join(folder, "history.csv")) as f:
+        with open(os.path.join(folder, "history.csv"), errors="replace") as f:
             return max(0, sum(1 for line in f if line.strip()) - 1)
     except OSError:
         return None
@@ -39,7 +39,7 @@ def marker_alive(marker, slurm_jobs=None, own_job=None):
     """Whether the train.py a ``.sweep-running`` marker names still runs:
     its pids on this host, its Slurm job elsewhere (``slurm_jobs``: the ids
     squeue lists, None when unknown)."""
-    if marker is None:
+    if not isinstance(marker, dict):     # none, or a damaged one
         return False
     if own_job is not None and marker.get("job_id") == own_job:
         return False  # left by this job before it was requeued

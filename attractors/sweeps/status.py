@@ -131,6 +131,16 @@ def status_command(out, plot, output):
     print(format_table(table))
     if plot:
         print(f"saved {output or os.path.join(out, PLOT)}")
+    # As a sweep's own exit: 0 when every run is done (or, in Slurm, queued
+    # or running there), else 1.
+    entries = manifest["runs"].values()
+    left = [e for e in entries if e.get("state") != "done" and not (
+        e.get("state") in ("queued", "running")
+        and isinstance(e.get("job"), dict) and e["job"].get("executor") == "slurm")]
+    if left:
+        print(f"sweep.py: {len(left)} of {len(entries)} runs are not done (see the table)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,6 +1,7 @@
-"""A task's train.py: where it is, its options (read from its ``--help``),
-and the options given after ``--`` and in ``-c FILE.json``, checked
-against them."""
+"""A task's train.py: where it is, its options (read from its own parser,
+with their rules), and the options given after ``--`` and in
+``-c FILE.json``, checked against them."""
+import argparse
 import difflib
 import json
 import os
@@ -8,7 +9,8 @@ import re
 import subprocess
 import sys
 
-from ..options import UsageError
+from ..options import UsageError, json_value
+from ..rules import rule_from_spec
 from .files import last_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,17 +30,37 @@ NUMBER = re.compile(r"^-\.?\d")
 
 
 class Option:
-    """One option of a train.py, as its --help shows it."""
+    """One option of a train.py, with its rule (None: a flag, or unknown)."""
 
-    def __init__(self, flags, takes_value, is_list, config, default):
+    def __init__(self, flags, takes_value, is_list, config, default, rule=None, nargs=None):
         self.flags = tuple(flags)
         self.flag = max(flags, key=len)
         self.name = self.flag.lstrip("-").replace("-", "_")
         self.takes_value, self.is_list = takes_value, is_list
         self.config, self.default = config, default
+        self.rule, self.nargs = rule, nargs
 
     def __repr__(self):
         return f"Option({self.flag})"
+
+    def check_text(self, values, what):
+        """The command-line ``values`` (a list of words) of this option, each
+        checked by its rule; a one-line UsageError naming ``what``."""
+        if self.rule is None:
+            return values
+        for value in values:
+            try:
+                self.rule(value)
+            except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+                raise UsageError(f"{what}: {e}") from None
+        return values
+
+    def check_json(self, value, source):
+        """A config file's ``value`` of this option, checked by its rule."""
+        if self.rule is None:
+            return value
+        return json_value(self.rule, value, self.name, source, nargs=self.nargs,
+                          flag=not self.takes_value)
 
 
 def find_task(task):
@@ -62,43 +84,34 @@ _HELP_CACHE = {}
 
 
 def task_options(train_py):
-    """The options of ``train_py`` by name, read from its ``--help`` (run
-    once per process and file version: it imports torch, about 1.5 s)."""
+    """The options of ``train_py`` by name, with their rules, read from its
+    own parser by :mod:`attractors.script_options` (run once per process and
+    file version: it imports torch, about 1.5 s)."""
     key = (train_py, os.stat(train_py).st_mtime_ns)
     if key not in _HELP_CACHE:
-        env = {**os.environ, "COLUMNS": "10000"}   # one line per option
         try:
-            done = subprocess.run([sys.executable, os.path.basename(train_py), "--help"],
-                                  cwd=os.path.dirname(train_py), env=env, capture_output=True,
+            done = subprocess.run([sys.executable, "-m", "attractors.script_options",
+                                   os.path.basename(train_py)],
+                                  cwd=os.path.dirname(train_py), capture_output=True,
                                   text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise UsageError(f"cannot read the options of {train_py}: {e}") from None
         if done.returncode != 0:
             raise UsageError(f"cannot read the options of {train_py}: "
                               f"{last_line(done.stderr) or f'exit status {done.returncode}'}")
-        _HELP_CACHE[key] = parse_help(done.stdout)
+        _HELP_CACHE[key] = options_from_json(done.stdout)
     return _HELP_CACHE[key]
 
 
-def parse_help(text):
-    """Options from an argparse help text printed without line wrapping:
-    group headers end in ``:``, option lines start with two spaces."""
-    options, config = {}, False
-    for line in text.splitlines():
-        if line and not line.startswith(" ") and line.endswith(":"):
-            config = line.startswith("config options")
+def options_from_json(text):
+    """The options that :mod:`attractors.script_options` printed, by name."""
+    options = {}
+    for o in json.loads(text)["options"]:
+        if o["positional"]:
             continue
-        if not line.startswith("  -"):
-            continue
-        invocation, _, help_text = line.strip().partition("  ")
-        flags, takes_value = [], False
-        for part in invocation.split(", "):
-            words = part.split()
-            flags.append(words[0])
-            takes_value = takes_value or len(words) > 1
-        default = re.search(r"\(default: (.*)\)\s*$", help_text)
-        option = Option(flags, takes_value, "..." in invocation, config,
-                        default.group(1) if default else None)
+        rule = rule_from_spec(o["rule"]) if o["rule"] else None
+        option = Option(o["flags"], o["takes_value"], o["is_list"], o["config"], o["default"],
+                        rule, o["nargs"])
         options[option.name] = option
     return options
 
@@ -138,22 +151,17 @@ def parse_fixed(tokens, options, task):
                 raise UsageError(f"{flag} needs a value")
         elif not option.takes_value and eq:
             raise UsageError(f"{flag} takes no value")
-        fixed[option.name] = values
+        fixed[option.name] = option.check_text(values, f"{flag} after --")
     return fixed
 
 
 def read_base_config(path, options):
-    """The JSON object of ``-c FILE.json``, its keys checked."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read config file {path}: {e}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"config file {path} must hold a JSON object")
+    """The JSON object of ``-c FILE.json``, its keys and values checked."""
+    from ..options import read_json_object
+    data = read_json_object(path)
     unknown = sorted(k for k in data if k not in options or not options[k].config)
     if unknown:
-        raise UsageError(f"config file {path}: unknown option(s) {', '.join(unknown)}")
+        raise UsageError(f"config file {path}: unknown option(s) {', '.join(unknown[:5])}")
+    for key, value in data.items():
+        options[key].check_json(value, f"config file {path}")
     return data
