@@ -33,6 +33,7 @@ FIGURES = {
                                         "chaotic_lstm_loss_slice.png"]),
     "g": ("fig_g_smoothness.py", [], ["fig_g_smoothness.png"]),
     "h": ("fig_h_lyapunov.py", [], ["fig_h_lyapunov.png"]),
+    "i": ("fig_i_seed_study.py", ["seed_study"], ["fig_i_seed_study.png"]),
 }
 CRITERIA = {
     "a": "an oscillation is born after a fixed-point phase, the loss falls below 0.05 after "
@@ -52,6 +53,8 @@ CRITERIA = {
     "g": "at T = 800 the chaotic LSTM's constant exceeds 1e50, the LSTM's grew from T = 25, "
          "the stable LSTM's did not",
     "h": "the largest exponent at s = 1 is positive, and positive on 20-40% of the line",
+    "i": "in every seed an oscillation is born and the loss leaves its plateau, and in at "
+         "least 13 of 16 seeds the loss does not leave it more than 8 epochs before the birth",
 }
 
 
@@ -184,6 +187,15 @@ def judge(name, setting, out, stdout):
         return ok, (f"T=25 -> 800: chaotic {abs(chaotic[25]):.3g} -> {abs(chaotic[800]):.3g}, "
                     f"LSTM {abs(lstm[25]):.3g} -> {abs(lstm[800]):.3g}, "
                     f"stable {abs(stable[25]):.3g} -> {abs(stable[800]):.3g}")
+    if name == "i":
+        born = len(re.findall(r"oscillation born at epoch \d+, loss leaves its plateau at "
+                              r"epoch \d+", stdout))
+        found = re.search(r"(\d+) of (\d+) seeds .*?; in (\d+) it does not leave it .*?"
+                          r"median drop - birth (\S+) epochs", stdout)
+        together, seeds, not_before, lag = found.groups()
+        return (born == int(seeds) and int(not_before) >= 13 * int(seeds) / 16,
+                f"born and dropped in {born}/{seeds}, not before the birth {not_before}, "
+                f"within 8 epochs {together}, median drop - birth {lag}")
     found = re.search(r"largest exponent at s = 1: (\S+); positive on (\d+)%", stdout)
     exponent, share = float(found[1]), int(found[2])
     return (exponent > 0 and 20 <= share <= 40,
@@ -192,18 +204,18 @@ def judge(name, setting, out, stdout):
 
 def build_parser():
     import argparse
-    from attractors.options import OneLineParser
+    from attractors.options import Integer, OneLineParser, input_folder, output_folder
     from attractors.robustness import SETTINGS
     p = OneLineParser(prog="check_figures.py", description=__doc__.splitlines()[0],
                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, help="folder of the check: OUT/SETTING/img, "
+    p.add_argument("--out", required=True, type=output_folder(), help="folder of the check: OUT/SETTING/img, "
                    "OUT/SETTING/runs, the logs and figure_check.csv")
     p.add_argument("--figures", nargs="+", choices=list(FIGURES), default=list(FIGURES),
                    help="figures to check")
     p.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
                    help="math-library settings (default is always made, for the looks column)")
-    p.add_argument("--jobs", type=int, default=2, help="settings made at once")
-    p.add_argument("--data", default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
+    p.add_argument("--jobs", type=Integer(1, 64), default=2, help="settings made at once")
+    p.add_argument("--data", type=input_folder(), default=os.path.join(ROOT, "word-language-model", "wikitext-2"),
                    help="WikiText-2 folder for figure e")
     p.add_argument("--tiny", action="store_true",
                    help="tiny figures (seconds; the criteria will not hold), for tests")
@@ -213,13 +225,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from attractors.options import UsageError, fail
-    try:
-        options = build_parser().parse_args(argv)
-        if options.jobs < 1:
-            raise UsageError("--jobs must be at least 1")
-    except UsageError as e:
-        fail(e, 2)
+    options = build_parser().parse_args(argv)
     out = os.path.abspath(options.out)
     settings = ["default"] + [s for s in options.settings if s != "default"]
     for setting in settings:
@@ -256,4 +262,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from attractors.options import run_cli
+    run_cli(main)

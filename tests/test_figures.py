@@ -64,4 +64,4 @@ def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
     assert again.returncode == 0 and "exponent at s=1" in again.stdout
     bad = figure("check_figures.py", "--out", tmp_path / "c2", "--jobs", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    assert "--jobs must be at least 1" in bad.stderr and not (tmp_path / "c2").exists()
+    assert "argument --jobs: must be an integer in [1, 64], got '0'" in bad.stderr and not (tmp_path / "c2").exists()
