@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from attractors.options import POSITIVE_FLOAT, SEED, OneLineParser, UsageError, run_cli
+from attractors.options import (POSITIVE_FLOAT, SEED, Integer, OneLineParser, Text, UsageError,
+                                output_folder, run_cli)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,14 +36,14 @@ def build_parser():
         epilog=f"settings: {settings}\n\nOptions after -- go to every run; the check "
                "sets --seed, --threads 1 and --folder.\nFinished runs of the same command "
                "are reused (--rerun trains them again).\nReference: docs/reproducibility.md")
-    parser.add_argument("task", help="task folder holding a train.py, e.g. sine-generator")
-    parser.add_argument("--out", required=True, metavar="DIR",
+    parser.add_argument("task", type=Text(empty=False), help="task folder holding a train.py, e.g. sine-generator")
+    parser.add_argument("--out", required=True, metavar="DIR", type=output_folder(),
                         help="folder of the runs (DIR/SETTING/seedN) and robustness.csv")
     parser.add_argument("--seeds", nargs="+", type=SEED, default=[1, 2, 3, 4, 5], metavar="N",
                         help="seeds of the runs (default: 1 2 3 4 5)")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
                         metavar="NAME", help="math-library settings (default: all four)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+    parser.add_argument("--jobs", type=Integer(1, 4096), default=None, metavar="N",
                         help="runs at once (default: the cores this process may use)")
     parser.add_argument("--threshold", type=POSITIVE_FLOAT, default=None,
                         help="loss threshold of the drop column (default: a tenth of the "
@@ -50,7 +51,7 @@ def build_parser():
     parser.add_argument("--expect", choices=list(EXPECTATIONS), default=None,
                         help="judge each run: " + "; ".join(f"{k}: {v}"
                                                             for k, v in EXPECTATIONS.items()))
-    parser.add_argument("--column", action="append", default=[], metavar="NAME",
+    parser.add_argument("--column", action="append", default=[], metavar="NAME", type=Text(),
                         help="also show the last value of this history.csv column "
                              "(repeatable), e.g. 'valid. acc.'")
     parser.add_argument("--rerun", action="store_true", help="train finished runs again")
@@ -64,10 +65,6 @@ def main(argv=None):
     ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) \
         if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out} exists and is not a folder")
     folder, train_py = find_task(args.task)
     options = task_options(train_py)
     for name, why in MANAGED.items():

@@ -457,7 +457,9 @@ def load_checkpoint_file(folder, map_location="cpu"):
                               "optimizer": dict, "best": (int, float), "history": list,
                               "rng": dict, "config": dict},
                  CheckpointError, "a training checkpoint of this project")
-    if data["epoch"] < 0 or not all(isinstance(line, str) for line in data["history"]):
+    # -1: stopped within the first epoch (a language model's "within")
+    first = -1 if isinstance(data.get("within"), dict) else 0
+    if data["epoch"] < first or not all(isinstance(line, str) for line in data["history"]):
         raise CheckpointError(f"{path} is not a training checkpoint of this project: its "
                               "epoch or history is malformed")
     if data["format_version"] not in READABLE_CHECKPOINT_FORMATS:

@@ -2,7 +2,7 @@
 model: the real word-language-model/train.py, stopped by SIGTERM in the
 middle of its first epoch, then resumed for one more window.
 
-    python benchmarks/bench_lm_stop.py [--data DIR] [--after 2] [--threads 0] [TRAIN.PY OPTIONS]
+    python benchmarks/bench_lm_stop.py [--data DIR] [--after 2] [--threads 0] [-- TRAIN.PY OPTIONS]
 
 The run stops after the window in progress, with a checkpoint that resumes
 within the epoch, so no finished window is lost; what the stop costs is the
@@ -10,10 +10,11 @@ time from the signal to the exit (the rest of that window, then writing the
 checkpoint). Under Slurm that must fit in the time between the SIGTERM and
 the SIGKILL (the cluster's KillWait, often 30 s). The epoch the old rule
 waited for is shown beside it: windows per epoch times seconds per window.
-Options after the known ones go to train.py (default: its own defaults, the
+Options after -- go to train.py (default: its own defaults, the
 paper's model, LSTM 800 units). The data folder is copied first (the loader
 writes its token cache beside the text)."""
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, THREADS, Integer, OneLineParser, input_folder, run_cli
 import os
 import re
 import shutil
@@ -66,13 +67,16 @@ def stopped_after(log, code):
     return int(found[1])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="WikiText-2 folder (read only)")
-    parser.add_argument("--after", type=int, default=2,
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=input_folder(), default=DEFAULT_DATA, help="WikiText-2 folder (read only)")
+    parser.add_argument("--after", type=Integer(2, BIG), default=2,
                         help="windows done before the signal is sent")
-    parser.add_argument("--threads", type=int, default=0, help="train.py's --threads")
-    args, extra = parser.parse_known_args()
+    parser.add_argument("--threads", type=THREADS, default=0, help="train.py's --threads")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) \
+        if "--" in argv else (argv, [])
+    args = parser.parse_args(ours)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "wikitext-2")
         os.mkdir(corpus)
@@ -102,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

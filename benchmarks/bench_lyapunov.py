@@ -8,7 +8,8 @@ over the vectors.
 Cells: an LSTM of hidden 32 (D = 64) with the whole spectrum (k = 64) and
 with k = 3, and a GRU of hidden 4 (D = 4, k = 4); 8 trajectories each.
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import THREADS, Integer, OneLineParser, run_cli
 import time
 
 import torch
@@ -40,11 +41,14 @@ def seconds(fn, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=1)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=Integer(1, 10 ** 6), default=50,
+                        help="timed calls per case")
+    parser.add_argument("--threads", type=THREADS, default=1,
+                        help="PyTorch threads (0: its default)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cases = [("LSTM hidden 32, k = 64", nn.LSTM(1, 32), 64), ("LSTM hidden 32, k = 3",
                                                              nn.LSTM(1, 32), 3),
@@ -65,4 +69,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

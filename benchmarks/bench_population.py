@@ -14,7 +14,8 @@ work the CPU seconds are the steadier. K single runs, one after another,
 take K times one single run's epoch. ``--tiny``: a few seconds, to check
 that the script works.
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, run_cli
 import os
 import resource
 import subprocess
@@ -56,16 +57,16 @@ def per_epoch(options, epochs, threads):
     return tuple(max(b - a, 0.0) / epochs for a, b in zip(first, more))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8, help="epochs timed (a multiple of "
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=8, help="epochs timed (a multiple of "
                         "4 samples the orbit as often as the quick start)")
-    parser.add_argument("--copies", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--copies", type=Integer(1, 4096), nargs="+", default=[1, 2, 4, 8, 16, 32],
+                        help="population sizes K")
+    parser.add_argument("--threads", type=Integer(1, 4096), nargs="+", default=[1, 2],
+                        help="thread counts")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the script")
-    args = parser.parse_args()
-    if args.epochs < 1 or min(args.copies) < 1 or min(args.threads) < 1:
-        parser.error("--epochs, --copies and --threads must be at least 1")
+    args = parser.parse_args(argv)
     options = TINY if args.tiny else QUICK_START
     import torch   # here: only for the version line
     print(f"sine-generator, {' '.join(options)}; {args.epochs} epochs timed; "
@@ -96,4 +97,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

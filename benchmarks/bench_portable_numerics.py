@@ -7,8 +7,8 @@ measured through the real command ``python sine-generator/train.py``.
 Size 32 is the quick start's network (seq_len 100), 200 the paper's
 (seq_len 400). Run it on an otherwise idle machine.
 """
-import argparse
-
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, Integer, OneLineParser, run_cli
 import torch
 
 from common import seconds_per_epoch
@@ -16,12 +16,12 @@ from common import seconds_per_epoch
 SHAPES = {32: ["--seq_len", "100"], 200: ["--seq_len", "400"]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=50, help="epochs timed per setting")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 200],
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=50, help="epochs timed per setting")
+    parser.add_argument("--sizes", type=Integer(1, BIG), nargs="+", default=[32, 200],
                         help="hidden sizes (sequence length 100 for up to 64 units, else 400)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
           f"sine task, one thread, {args.epochs} epoch(s) timed per setting")
     print(f"{'hidden':>7} {'default':>10} {'portable':>10} {'ratio':>6}")
@@ -35,4 +35,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

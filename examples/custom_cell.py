@@ -23,7 +23,8 @@ cores; the figures go to the output folder.
 
     python examples/custom_cell.py [-o OUT_DIR] [--tiny]
 """
-import argparse
+# attractors.options first: a Ctrl-C during the imports is then one line
+from attractors.options import BIG, THREADS, Integer, OneLineParser, output_folder, run_cli
 import math
 import os
 import time
@@ -78,15 +79,16 @@ def loss_fn(model, seq_len):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default=None,
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=output_folder(), default=None,
                         help="output folder (default: a new custom_cell-<time> folder)")
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=300, help="epochs of training")
     parser.add_argument("--tiny", action="store_true", help="a few seconds, for the tests")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=THREADS, default=1,
                         help="CPU threads (the tensors are small: more only add waiting)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = args.output or time.strftime("custom_cell-%Y%m%d-%H%M%S")
     os.makedirs(out, exist_ok=True)
     epochs = 5 if args.tiny else args.epochs
@@ -179,4 +181,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -55,12 +55,16 @@ def test_every_option_of_every_script_has_a_rule(script):
 
 
 def required_args(parser, world, skip=None):
-    """Valid values for the positional arguments (all but ``skip``)."""
+    """Valid values for the positional arguments and the required options
+    (all but ``skip``)."""
     args = []
     for action in options_of(parser):
-        if action.option_strings or action is skip or action.nargs == "?":
+        if action is skip or action.nargs == "?":
+            continue
+        if action.option_strings and not action.required:
             continue
         n = action.nargs if isinstance(action.nargs, int) else 1
+        args += [action.option_strings[-1]] if action.option_strings else []
         args += [valid_value(rule_of(action), world)] * n
     return args
 

@@ -37,7 +37,7 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
     (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
     (["--", "--folder", "x"], "--folder cannot be given after --"),
     (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
-    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
 ])
 def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):

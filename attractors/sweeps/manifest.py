@@ -5,6 +5,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 
 from ..options import UsageError
 from .files import MANIFEST, read_json, write_json
@@ -15,6 +16,15 @@ FORMAT = 1
 
 def manifest_path(out):
     return os.path.join(out, MANIFEST)
+
+
+def _inside(folder):
+    """A run's folder as the manifest may give it: a name under the sweep's
+    folder, or a population's ``NAME/seed-<seed>`` (never a path out of it)."""
+    parts = folder.split("/")
+    return (0 < len(parts) <= 2 and all(p and p not in (".", "..") and os.sep not in p
+                                        for p in parts)
+            and (len(parts) == 1 or re.fullmatch(r"seed-\d+", parts[1]) is not None))
 
 
 def read_manifest(out):
@@ -28,8 +38,7 @@ def read_manifest(out):
         raise UsageError(f"{path} is damaged: its 'runs' is not an object")
     for name, entry in data["runs"].items():
         if not (isinstance(entry, dict) and isinstance(entry.get("settings"), dict)
-                and isinstance(entry.get("folder"), str) and entry["folder"]
-                and os.path.basename(entry["folder"]) == entry["folder"]
+                and isinstance(entry.get("folder"), str) and _inside(entry["folder"])
                 and isinstance(entry.get("epochs"), int) and not isinstance(entry["epochs"], bool)
                 and (entry.get("job") is None or isinstance(entry["job"], dict))):
             raise UsageError(f"{path} is damaged: the entry of run {name!r} lacks its "
