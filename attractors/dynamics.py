@@ -134,23 +134,32 @@ def random_starts(shape, std, generator, box=None, dtype=torch.float64):
 
 def newton(fmap, starts, newton_steps=50, tol=1e-9):
     """Newton's method on ``f(x) - x = 0`` from every row of ``starts``
-    ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`),
-    until every residual ``|f(x) - x|`` is below ``tol`` or after
-    ``newton_steps`` steps. Returns the end points ``(B, D)`` and their
-    residuals."""
+    ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`);
+    a row stops once its residual ``|f(x) - x|`` is below ``tol``, the rest
+    after ``newton_steps`` steps. Returns the end points ``(B, D)`` and
+    their residuals."""
     x = starts.to(device=fmap.device, dtype=fmap.dtype).clone()
     eye = torch.eye(fmap.dim, dtype=fmap.dtype, device=fmap.device)
+    per_row = fmap.u.dim() > 1
+    u = fmap.u.expand(len(x), fmap.u.shape[-1]) if per_row else fmap.u
+    active = torch.arange(len(x), device=x.device)
     for _ in range(newton_steps):
+        # only the rows still moving: the Jacobians are most of the work, and
+        # starts that run off to saturation would otherwise keep all of them
+        xa, ua = x[active], (u[active] if per_row else u)
         with torch.no_grad():
-            residual = fmap(x) - x
-        if residual.norm(dim=-1).max() < tol:
+            residual = fmap.apply(xa, ua) - xa
+        moving = residual.norm(dim=-1) >= tol
+        if not moving.any():
             break
-        jac = fmap.jacobian(x)
+        active, xa, residual = active[moving], xa[moving], residual[moving]
+        ua = ua[moving] if per_row else ua
+        jac = fmap.jacobian(xa, ua)
         try:
             delta = torch.linalg.solve(jac - eye, residual)
         except RuntimeError:  # a singular J - I somewhere: least squares instead
             delta = torch.linalg.lstsq(jac - eye, residual.unsqueeze(-1)).solution[..., 0]
-        x = x - torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
+        x[active] = xa - torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
     with torch.no_grad():
         residual = (fmap(x) - x).norm(dim=-1)
     return x, residual
@@ -223,11 +232,14 @@ def find_fixed_points(fmap, starts, newton_steps=50, tol=1e-9, dedup_tol=1e-6, g
 
 def push(f, x, basis):
     """``f(x)`` and ``J(x) v`` for each column ``v`` of ``basis`` ``(batch, D,
-    k)``. A :class:`StateMap` multiplies by its Jacobians (vmapped reverse
-    mode; faster than one forward-mode product per vector, several times so
-    for the whole spectrum: benchmarks/bench_lyapunov.py); any other ``f``
-    takes one forward-mode product per column."""
-    if isinstance(f, StateMap):
+    k)``. A :class:`StateMap` with many vectors multiplies by its Jacobians
+    (vmapped reverse mode, which costs about D products at once: 13x faster
+    than one forward-mode product per vector for the whole spectrum of an
+    LSTM of 32 units, benchmarks/bench_lyapunov.py); with a few vectors (k
+    at most D/16, as the largest exponent alone) and for any other ``f``,
+    one forward-mode product per column is the faster way (4x for k = 1 at
+    D = 64)."""
+    if isinstance(f, StateMap) and 16 * basis.shape[-1] > basis.shape[-2]:
         with torch.no_grad():
             x_next = f(x)
         return x_next, f.jacobian(x) @ basis
@@ -271,7 +283,15 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
     'quasi-periodic', 'chaotic'), ``period`` (0 when not periodic) and the
     largest Lyapunov exponent ``lyapunov``, averaged over ``lyapunov_steps``
     after the last ``record`` steps, through which its tangent vector (random,
-    from ``seed``) is carried."""
+    from ``seed``) is carried.
+
+    An aperiodic trajectory is chaotic when that exponent exceeds
+    ``chaos_threshold`` and ``2 / lyapunov_steps``: on a quasi-periodic orbit
+    the exponent is 0, but its estimate over T steps is the log of how much
+    longer the tangent vector is where the average ends than where it began,
+    over T, which on an invariant circle twice as long one way as the other
+    is up to log(2) / T (tests/test_dynamics.py: an ellipse ten times as
+    long, 0.003 over 500 steps)."""
     x = fmap.iterate(x0.to(fmap.dtype), steps - record)
     before_record = x
     states = []
@@ -285,6 +305,7 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
     generator = torch.Generator().manual_seed(seed)
     exponents = lyapunov_exponents(fmap, before_record, steps=lyapunov_steps, burnout=record,
                                    generator=generator)[:, 0]
+    threshold = max(chaos_threshold, 2.0 / lyapunov_steps)
     results = []
     for period, lam in zip(found.tolist(), exponents.tolist()):
         if period == 1:
@@ -292,6 +313,6 @@ def classify_trajectories(fmap, x0, steps=2000, record=400, max_period=None, rto
         elif period > 1:
             kind = "periodic"
         else:
-            kind = "chaotic" if lam > chaos_threshold else "quasi-periodic"
+            kind = "chaotic" if lam > threshold else "quasi-periodic"
         results.append({"kind": kind, "period": period, "lyapunov": lam})
     return results

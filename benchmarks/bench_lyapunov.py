@@ -1,7 +1,8 @@
 """Lyapunov exponents: one step of k tangent vectors pushed by the state
-Jacobian (vmapped reverse mode, what attractors.dynamics does) against one
-forward-mode product per vector (the earlier way) and forward mode vmapped
-over the vectors.
+Jacobian (vmapped reverse mode) against one forward-mode product per vector
+and forward mode vmapped over the vectors. attractors.dynamics.push takes
+the Jacobian for many vectors and one product per vector for a few (k at
+most D/16), as these numbers say.
 
     python benchmarks/bench_lyapunov.py [--repeats 50] [--threads 1]
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from torch.func import jvp, vmap
 
-from attractors.dynamics import StateMap, push
+from attractors.dynamics import StateMap
 
 
 def per_vector(fmap, x, basis):
@@ -29,7 +30,7 @@ def vmapped(fmap, x, basis):
 
 
 def by_jacobian(fmap, x, basis):
-    return push(fmap, x, basis)[1]
+    return fmap.jacobian(x) @ basis
 
 
 def seconds(fn, repeats):
@@ -52,6 +53,7 @@ def main(argv=None):
     torch.manual_seed(0)
     cases = [("LSTM hidden 32, k = 64", nn.LSTM(1, 32), 64), ("LSTM hidden 32, k = 3",
                                                              nn.LSTM(1, 32), 3),
+             ("LSTM hidden 32, k = 1", nn.LSTM(1, 32), 1),
              ("GRU hidden 4, k = 4", nn.GRU(1, 4), 4)]
     print(f"ms per step of 8 trajectories ({args.threads} thread(s), {args.repeats} repeats)")
     print(f"{'':24s}{'per vector':>12s}{'vmapped jvp':>13s}{'Jacobian':>10s}{'ratio':>8s}")

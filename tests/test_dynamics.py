@@ -79,6 +79,22 @@ def test_chaotic_lstm_has_a_positive_exponent():
     assert result["kind"] == "chaotic" and result["lyapunov"] > 0.01
 
 
+def test_a_quasi_periodic_orbit_is_not_called_chaotic():
+    """Rotation by 1 radian on an ellipse ten times as long as it is wide,
+    which attracts its surroundings: the exponent is 0, but the tangent
+    vector's length changes tenfold around the orbit, so a finite average
+    strays from 0 by up to log(10) / steps."""
+    def ellipse(u, h):
+        x, y = h[..., 0], h[..., 1] / 10
+        r, theta = torch.sqrt(torch.sqrt(x * x + y * y)), torch.atan2(y, x) + 1.0
+        return torch.stack([r * torch.cos(theta), 10 * r * torch.sin(theta)], -1)
+    fmap = StateMap(ellipse, torch.zeros(1), state_shape=2)
+    x0 = fmap.random_states(16, generator=torch.Generator().manual_seed(0))
+    results = classify_trajectories(fmap, x0, steps=1000, record=200, lyapunov_steps=500)
+    assert max(r["lyapunov"] for r in results) > 1e-3    # above the old threshold alone
+    assert all(r["kind"] == "quasi-periodic" and abs(r["lyapunov"]) < 2 / 500 for r in results)
+
+
 def test_classification_of_fixed_and_periodic_behaviour():
     fmap = StateMap(small_rnn(0.5), torch.tensor([0.3, -0.2]))
     assert classify_trajectories(fmap, fmap.random_states(2), steps=600, record=60,
