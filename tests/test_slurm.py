@@ -206,25 +206,14 @@ def test_a_grid_is_one_job_array_and_a_rerun_submits_nothing(cluster, time_limit
     assert os.listdir(cluster / out / ".submitit") == []
 
 
-def test_requeued_by_a_signal(cluster, time_limited):
-    """scancel --signal=USR2: what the time limit's warning does, at once."""
-    out = "usr2"
+@pytest.mark.parametrize("out, command", [
+    ("usr2", ["scancel", "--signal=USR2"]),   # what the time limit's warning does, at once
+    ("requeue", ["scontrol", "requeue"])])
+def test_requeued_by_a_signal_or_by_scontrol(cluster, time_limited, out, command):
     submit(cluster, out, "--seeds", "1")
     run = cluster / out / "seed=1"
     training(run, 2)
-    subprocess.run(["scancel", "--signal=USR2", job_id(cluster, out, "seed=1")], check=True)
-    done(cluster, out)
-    assert (run / "history.csv").read_bytes() == uninterrupted(cluster, [*LONG, "--seed", "1"])
-    log = (run / "train.log").read_text()
-    assert "stopped by SIGTERM after epoch" in log and attempts(run) == 2, log
-
-
-def test_requeued_by_scontrol(cluster, time_limited):
-    out = "requeue"
-    submit(cluster, out, "--seeds", "1")
-    run = cluster / out / "seed=1"
-    training(run, 2)
-    subprocess.run(["scontrol", "requeue", job_id(cluster, out, "seed=1")], check=True)
+    subprocess.run([*command, job_id(cluster, out, "seed=1")], check=True)
     done(cluster, out)
     assert (run / "history.csv").read_bytes() == uninterrupted(cluster, [*LONG, "--seed", "1"])
     log = (run / "train.log").read_text()
