@@ -385,6 +385,18 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "recorder, state(n)": (lambda: OrbitRecorder(lambda x, h: h, torch.zeros(2, 1), 3, 10, 5,
                                                  state=lambda n: torch.zeros(n - 1, 4)),
                            "state(n) must return n states"),
+    "recorder, a step that changes the shape": (
+        lambda: OrbitRecorder(as_step(lambda x, h: h[:, :2], state_shape=4), torch.zeros(2, 1),
+                              2, 10, 5), "must keep the state's shape"),
+    "recorder, a function that changes the shape": (
+        lambda: OrbitRecorder(lambda x, h: h[:, :2], torch.zeros(2, 1), 2, 10, 5,
+                              state=(4,)).record(), "must keep the state's shape"),
+    "recorder, a function that changes the dtype": (
+        lambda: OrbitRecorder(lambda x, h: h.long(), torch.zeros(2, 1), 2, 10, 5,
+                              state=(4,)).record(), "dtype"),
+    "recorder, a step of another dtype": (
+        lambda: OrbitRecorder(as_step(lambda x, h: h @ torch.eye(4, dtype=torch.float64),
+                                      state_shape=4), torch.zeros(2, 1), 2, 10, 5), "dtype"),
     "smoothness, no loss": (lambda: smoothness_vs_length(GRU, None), "loss_fn(model, seq_len)"),
     "smoothness, lengths": (lambda: smoothness_vs_length(GRU, lambda m, n: 0, seq_lens=(10, 0)),
                             "every seq_len must be"),
