@@ -329,7 +329,9 @@ class OrbitRecorder:
     @torch.no_grad()
     def _run(self, model, index, kind):
         inp = self.inputs[index]
-        state = self.select_state(self.state0, index)
+        # a copy: a step that changes its state in place must not change the
+        # initial states, which every sample starts from
+        state = self._map_state(self.select_state(self.state0, index), torch.clone)
         if kind == "sequence":
             if self.batch_first and model is self.model:
                 output, _ = model(inp.unsqueeze(1).expand(inp.shape[0], self.seq_len,

@@ -287,7 +287,10 @@ def custom_step(cell, state_shape, dtype, device, who):
         call = cell
 
     def fn(u, state):
-        return split_return(call(u, state), state, name)
+        # a copy: a step that changes its state in place would otherwise
+        # change the caller's (the views of a flat state, under autograd)
+        given = tuple(t.clone() for t in state) if tuple_state else state.clone()
+        return split_return(call(u, given), state, name)
     return Step(fn, shapes, tuple_state, name=name, dtype=dtype, device=device,
                 rebuild=lambda d: custom_step(cell, state_shape, d, device, who))
 

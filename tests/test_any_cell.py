@@ -431,3 +431,22 @@ def test_custom_cell_example_runs_tiny(tmp_path):
     assert done.stdout.count(": 1 fixed point, stable") == 5
     for name in ("orbit_diagram.png", "smoothness.png", "orbit.pth"):
         assert (tmp_path / "out" / name).exists(), name
+
+
+def test_a_step_that_changes_its_state_in_place():
+    """h.mul_(0.5) then + x: the map x -> x/2 + u. Its state must not be the
+    caller's (the recorder's initial states, a flat state's views under
+    autograd)."""
+    def halve(x, h):
+        h.mul_(0.5)
+        return h + x
+    u = torch.ones(4, dtype=torch.float64)
+    point = fixed_points(halve, u, state_shape=4, n_starts=2)[0]
+    assert torch.allclose(point["x"], 2 * u)
+    exps = lyapunov_exponents(halve, u, state_shape=4, steps=20, burnout=5, k=1)
+    assert torch.allclose(exps, torch.full_like(exps, math.log(0.5)))
+    for model, state in ((halve, (4,)), (as_step(halve, state_shape=4), None)):
+        recorder = OrbitRecorder(model, torch.ones(1, 4), 2, 3, 0, state=state)
+        before = recorder.state0.clone()
+        recorder.record()
+        assert torch.equal(recorder.state0, before)
