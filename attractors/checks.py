@@ -17,6 +17,9 @@ def _scalar(value):
     return value
 
 
+SEED_MAX = 2 ** 64 - 1  # the largest seed of a torch.Generator
+
+
 def count(value, name, who, low=1, high=None):
     """An integer in ``[low, high]``."""
     value = _scalar(value)

@@ -360,6 +360,8 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "steps = 0": (lambda: lyapunov_exponents(GRU, U, steps=0), "steps must be an integer"),
     "std = nan": (lambda: fixed_points(GRU, U, std=math.nan), "std must be a finite"),
     "n_starts = 0": (lambda: fixed_points(GRU, U, n_starts=0), "n_starts must be"),
+    "seed past a generator's": (lambda: lyapunov_exponents(GRU, U, seed=2 ** 64),
+                                "seed must be an integer between 0 and"),
     "tol = 0": (lambda: fixed_points(GRU, U, tol=0), "tol must be a finite positive"),
     "meta device": (lambda: fixed_points(on_meta(), U), "meta device"),
     "starts' shape": (lambda: fixed_points(GRU, U, starts=torch.zeros(4, 7)), "(n_starts, 8)"),
