@@ -76,3 +76,10 @@ def test_portable_numerics_needs_a_process_of_its_own(sine, tmp_path, capsys):
     with pytest.raises(UsageError, match="must be given on the command line"):
         sine.train.main(TINY_SINE + ["--portable_numerics", "--folder", str(tmp_path / "r")])
     assert not (tmp_path / "r").exists()
+
+
+def test_portable_numerics_abbreviated_restarts_too():
+    """argparse takes --portable for --portable_numerics; the restart then
+    said the option was not on the command line."""
+    result = run_script("sine-generator/train.py", "--portable", "--help")
+    assert result.returncode == 0 and "--portable_numerics" in result.stdout, result.stderr
