@@ -65,3 +65,11 @@ def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
     bad = figure("check_figures.py", "--out", tmp_path / "c2", "--jobs", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "argument --jobs: must be an integer in [1, 64], got '0'" in bad.stderr and not (tmp_path / "c2").exists()
+
+
+def test_seed_study_tiny_takes_the_copies_asked_for(tmp_path):
+    """--tiny made 3 copies whatever --copies said, without a word."""
+    result = figure("fig_i_seed_study.py", "--tiny", "--copies", "2", "--runs", tmp_path,
+                    "--dpi", "20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "of 2 seeds" in result.stdout and "seed 6" not in result.stdout
