@@ -65,6 +65,9 @@ def main(argv=None):
     ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) \
         if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
+    for name, values in (("--seeds", args.seeds), ("--settings", args.settings)):
+        if len(set(values)) != len(values):   # two runs would share one folder
+            raise UsageError(f"{name} repeats a value: {' '.join(map(str, values))}")
     folder, train_py = find_task(args.task)
     options = task_options(train_py)
     for name, why in MANAGED.items():

@@ -39,6 +39,8 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
     (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
     (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
+    (["--seeds", "1", "1"], "--seeds repeats a value: 1 1"),     # they shared a folder
+    (["--settings", "avx2", "avx2"], "--settings repeats a value"),
 ])
 def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):
     result = run_script("check_robustness.py", "sine-generator", "--out", tmp_path / "c", *args)
