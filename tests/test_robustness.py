@@ -36,6 +36,7 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
     (["--", "--folder", "x"], "--folder cannot be given after --"),
+    (["--", "--population", "2"], "--population cannot be given after --: each run is one seed"),
     (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
     (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
