@@ -41,14 +41,19 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
     (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
     (["--seeds", "1", "1"], "--seeds repeats a value: 1 1"),     # they shared a folder
+    (["--out", "{run}"], "holds a training run (model.pth)"),
     (["--settings", "avx2", "avx2"], "--settings repeats a value"),
 ])
 def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):
+    run = tmp_path / "run"   # a run's folder: the runs of the check went inside it
+    run.mkdir()
+    (run / "model.pth").write_bytes(b"")
+    args = [str(run) if a == "{run}" else a for a in args]
     result = run_script("check_robustness.py", "sine-generator", "--out", tmp_path / "c", *args)
     assert result.returncode == 2
     assert result.stderr.startswith("check_robustness.py: error:") and message in result.stderr
     assert result.stderr.count("\n") == 1
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "c").exists() and os.listdir(run) == ["model.pth"]
 
 
 def train_history(tmp_path, name, limits, *extra):
