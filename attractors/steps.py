@@ -309,6 +309,10 @@ def as_step(cell, state_shape=None, dtype=None, device=None, who="as_step"):
     (default: the CPU); a module's are on its weights' device. ``who``
     names the caller in error messages.
     """
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point
+                                  and not dtype.is_complex):
+        raise CellError(f"{who}: dtype must be a real floating-point torch.dtype, e.g. "
+                        f"torch.float64, got {dtype!r}")
     if isinstance(cell, Step):
         return cell.to(dtype)
     if not callable(cell):

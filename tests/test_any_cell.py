@@ -377,6 +377,13 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "step of another dtype": (lambda: fixed_points(lambda x, h: h @ torch.eye(4), U,
                                                    state_shape=4), "dtype"),
     "not a cell": (lambda: fixed_points(3, U), "expected a recurrent module or a step"),
+    "an integer dtype": (lambda: fixed_points(GRU, U, dtype=torch.long),
+                         "dtype must be a real floating-point torch.dtype"),
+    "a dtype's name": (lambda: fixed_points(GRU, U, dtype="float64"), "got 'float64'"),
+    "the map on states of another dtype": (lambda: state_map(GRU, U)(torch.zeros(2, 8)),
+                                           "flat states (*batch, 8) of torch.float64"),
+    "the map on states of another size": (
+        lambda: state_map(GRU, U)(torch.zeros(2, 7, dtype=torch.float64)), "got (2, 7)"),
     "box": (lambda: fixed_points(GRU, U, box=(1, -1)), "low < high"),
     "recorder, no state": (lambda: OrbitRecorder(nn.Linear(1, 1), torch.zeros(2, 1), 2, 10, 5),
                            "pass state="),
