@@ -295,6 +295,13 @@ def custom_step(cell, state_shape, dtype, device, who):
                 rebuild=lambda d: custom_step(cell, state_shape, d, device, who))
 
 
+def check_dtype(dtype, who):
+    """``dtype`` (None: the default) must be a real floating-point torch.dtype."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise CellError(f"{who}: dtype must be a real floating-point torch.dtype, e.g. "
+                        f"torch.float64, got {dtype!r}")
+
+
 def as_step(cell, state_shape=None, dtype=None, device=None, who="as_step"):
     """The :class:`Step` of ``cell``, computing in ``dtype`` (default: the
     cell's own).
@@ -309,10 +316,7 @@ def as_step(cell, state_shape=None, dtype=None, device=None, who="as_step"):
     (default: the CPU); a module's are on its weights' device. ``who``
     names the caller in error messages.
     """
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point
-                                  and not dtype.is_complex):
-        raise CellError(f"{who}: dtype must be a real floating-point torch.dtype, e.g. "
-                        f"torch.float64, got {dtype!r}")
+    check_dtype(dtype, who)
     if isinstance(cell, Step):
         return cell.to(dtype)
     if not callable(cell):
