@@ -65,6 +65,14 @@ def main(argv=None):
     ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) \
         if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
+    for name, values in (("--seeds", args.seeds), ("--settings", args.settings)):
+        if len(set(values)) != len(values):   # two runs would share one folder
+            raise UsageError(f"{name} repeats a value: {' '.join(map(str, values))}")
+    held = [n for n in ("train.pyconfig.json", "model.pth", "population.json")
+            if os.path.isfile(os.path.join(args.out, n))]
+    if held:   # its runs would go into the folders of a run
+        raise UsageError(f"--out {args.out} holds a training run ({held[0]}); choose another "
+                         "folder")
     folder, train_py = find_task(args.task)
     options = task_options(train_py)
     for name, why in MANAGED.items():

@@ -101,7 +101,7 @@ def fixed_points(cell, inputs, n_starts=64, std=1.0, seed=0, starts=None, settle
     box = None if box is None else checks.box_bounds(box, probe.dim, who)
     if starts is None:
         n_starts, std = checks.count(n_starts, "n_starts", who), checks.number(std, "std", who)
-        generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, low=0))
+        generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, 0, checks.SEED_MAX))
         starts = dynamics.random_starts((n_inputs, n_starts, probe.dim), std, generator, box,
                                         dtype)
     starts = checks.tensor(starts, "starts", who, dtype).to(probe.device)
@@ -163,7 +163,7 @@ def lyapunov_exponents(cell, input, states=None, steps=1000, burnout=200, k=None
     fmap = StateMap(cell, input, dtype, state_shape, who)
     steps, burnout = checks.count(steps, "steps", who), checks.count(burnout, "burnout", who, 0)
     k = fmap.dim if k is None else checks.count(k, "k (None: all)", who, 1, fmap.dim)
-    generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, low=0))
+    generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, 0, checks.SEED_MAX))
     if states is None:
         n_states, std = checks.count(n_states, "n_states", who), checks.number(std, "std", who)
         states = fmap.random_states(n_states, std, generator)
@@ -235,7 +235,7 @@ def _grid(values, name, who, at_least=1):
 
 def _direction(task, theta, direction, seed, who):
     if direction is None:
-        return random_direction(theta, checks.count(seed, "seed", who, low=0))
+        return random_direction(theta, checks.count(seed, "seed", who, 0, checks.SEED_MAX))
     if isinstance(direction, nn.Module):  # towards another model of the same shape
         try:
             return direction_towards(theta, parameters_of(direction))

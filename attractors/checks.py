@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import torch
 
-from .steps import CellError, shape_text
+from .steps import CellError, check_dtype, shape_text
 
 
 def _scalar(value):
@@ -15,6 +15,9 @@ def _scalar(value):
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
         return value.item()
     return value
+
+
+SEED_MAX = 2 ** 64 - 1  # the largest seed of a torch.Generator
 
 
 def count(value, name, who, low=1, high=None):
@@ -40,6 +43,7 @@ def number(value, name, who, positive=False):
 def tensor(value, name, who, dtype=None, keep_integers=False):
     """``value`` as a tensor of finite numbers, in ``dtype`` (integers stay
     integers with ``keep_integers``)."""
+    check_dtype(dtype, who)
     try:
         t = torch.as_tensor(np.asarray(value) if isinstance(value, (list, tuple)) else value)
     except (TypeError, ValueError, RuntimeError) as e:

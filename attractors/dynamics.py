@@ -13,7 +13,7 @@ import torch
 from torch.func import jacrev, jvp, vmap
 
 from .orbit_analysis import periods
-from .steps import as_step
+from .steps import CellError, as_step, shape_text
 
 
 class StateMap:
@@ -30,6 +30,7 @@ class StateMap:
 
     def __init__(self, cell, u, dtype=torch.float64, state_shape=None, who="state_map"):
         self.step = as_step(cell, state_shape, dtype, getattr(u, "device", None), who)
+        self.who = who
         self.rnn_type = self.step.rnn_type
         self.device, self.dtype, self.dim = self.step.device, dtype, self.step.dim
         u = torch.as_tensor(u)
@@ -65,6 +66,11 @@ class StateMap:
 
     def __call__(self, x):
         """One step from flat states ``(*batch, D)``."""
+        if (not isinstance(x, torch.Tensor) or x.dtype != self.dtype
+                or x.shape[-1:] != (self.dim,)):   # else an error from deep in torch
+            got = f"{shape_text(x)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise CellError(f"{self.who}: the map takes flat states (*batch, {self.dim}) of "
+                            f"{self.dtype}, got {got}")
         return self.apply(x, self.u)
 
     def output(self, x):

@@ -155,6 +155,21 @@ def _find_recurrent(model):
                         "trajectory's state, or a function of n making n states)") from None
 
 
+def _check_kept(old, new):
+    """A step of one's own must keep the state's layout, shapes and dtype:
+    a state that changes would be recorded without a word (or fail deep in
+    the stacking of the outputs)."""
+    olds = old if isinstance(old, (tuple, list)) else (old,)
+    news = new if isinstance(new, (tuple, list)) else (new,)
+    if [t.shape for t in news] != [t.shape for t in olds]:
+        raise CellError(f"OrbitRecorder: the step returned a state {shape_text(new)} from a state "
+                        f"{shape_text(old)}; it must keep the state's shape: check state_shape")
+    if [t.dtype for t in news] != [t.dtype for t in olds]:
+        raise CellError(f"OrbitRecorder: the step returned a {news[0].dtype} state from a "
+                        f"{olds[0].dtype} one; it must keep the state's dtype (as_step(..., "
+                        "dtype=) sets the dtype of a step's states)")
+
+
 class OrbitRecorder:
     """Records the long-run output of a model under constant inputs.
 
@@ -224,6 +239,9 @@ class OrbitRecorder:
         if size is not None and inputs[0].numel() != size:
             raise CellError(f"{who}: the inputs have {inputs[0].numel()} values each but "
                             f"{type(model).__name__} takes input_size={size}")
+        if isinstance(model, Step):  # one trial step: a clear line for a step that fails
+            first = inputs[0]
+            model.check_input(first.to(model.dtype) if first.is_floating_point() else first, who)
         self.model = model
         self.n_inputs = inputs.shape[0]
         self.n_sequences = n_states
@@ -311,7 +329,9 @@ class OrbitRecorder:
     @torch.no_grad()
     def _run(self, model, index, kind):
         inp = self.inputs[index]
-        state = self.select_state(self.state0, index)
+        # a copy: a step that changes its state in place must not change the
+        # initial states, which every sample starts from
+        state = self._map_state(self.select_state(self.state0, index), torch.clone)
         if kind == "sequence":
             if self.batch_first and model is self.model:
                 output, _ = model(inp.unsqueeze(1).expand(inp.shape[0], self.seq_len,
@@ -322,6 +342,7 @@ class OrbitRecorder:
             kept = output[self.burnout:]
         else:
             outputs = []
+            before = state
             for t in range(self.seq_len):
                 if kind == "cell":
                     state = model(inp, state)
@@ -333,6 +354,8 @@ class OrbitRecorder:
                         output = model.readout(state)
                 else:
                     output, state = split_return(model(inp, state), state, "the step")
+                if t == 0 and kind in ("stepper", "step"):
+                    _check_kept(before, state)
                 if output is None:  # a step that returns its state alone: (batch, values)
                     first = state[0] if isinstance(state, tuple) else state
                     output = first.movedim(self.batch_dim, 0).reshape(len(inp), -1)

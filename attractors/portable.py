@@ -39,7 +39,9 @@ def restart_portable():
     the libraries (this process is replaced; nothing returns). The option
     must be on the real command line, where the new process will see it."""
     from .options import UsageError
-    if OPTION not in sys.argv[1:] and not any(a.startswith(OPTION + "=") for a in sys.argv[1:]):
+    # as typed, or abbreviated (argparse took "--portable" for it)
+    given = [a.split("=")[0] for a in sys.argv[1:] if a.startswith("--")]
+    if not any(len(a) > 2 and OPTION.startswith(a) for a in given):
         raise UsageError(f"{OPTION} restarts the process with its settings, so it must be "
                          "given on the command line (or set them in the environment: "
                          + " ".join(f"{k}={v}" for k, v in PORTABLE_ENV.items()) + ")")

@@ -36,7 +36,8 @@ THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # train.py options the check sets itself, and why
 MANAGED = {"seed": "give the seeds with --seeds", "threads": "every run has one thread",
            "folder": "each run's folder is under --out", "resume": "runs start afresh",
-           "overwrite": "runs start afresh", "config": "give the options after -- instead"}
+           "overwrite": "runs start afresh", "config": "give the options after -- instead",
+           "population": "each run is one seed in a process of its own (--seeds)"}
 EXPECTATIONS = {
     "oscillation": "the trajectories settle on fixed points first (in most samples before "
                    "the first birth); then an oscillation is born under at least half of the "

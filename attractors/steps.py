@@ -287,9 +287,19 @@ def custom_step(cell, state_shape, dtype, device, who):
         call = cell
 
     def fn(u, state):
-        return split_return(call(u, state), state, name)
+        # a copy: a step that changes its state in place would otherwise
+        # change the caller's (the views of a flat state, under autograd)
+        given = tuple(t.clone() for t in state) if tuple_state else state.clone()
+        return split_return(call(u, given), state, name)
     return Step(fn, shapes, tuple_state, name=name, dtype=dtype, device=device,
                 rebuild=lambda d: custom_step(cell, state_shape, d, device, who))
+
+
+def check_dtype(dtype, who):
+    """``dtype`` (None: the default) must be a real floating-point torch.dtype."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise CellError(f"{who}: dtype must be a real floating-point torch.dtype, e.g. "
+                        f"torch.float64, got {dtype!r}")
 
 
 def as_step(cell, state_shape=None, dtype=None, device=None, who="as_step"):
@@ -306,6 +316,7 @@ def as_step(cell, state_shape=None, dtype=None, device=None, who="as_step"):
     (default: the CPU); a module's are on its weights' device. ``who``
     names the caller in error messages.
     """
+    check_dtype(dtype, who)
     if isinstance(cell, Step):
         return cell.to(dtype)
     if not callable(cell):

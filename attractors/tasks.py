@@ -118,8 +118,10 @@ def load_task_module(folder, name):
 
 def import_sibling(file, name):
     """From a task file ``file`` (its ``__file__``): the file ``name.py``
-    beside it, loaded by :func:`load_task_module`."""
-    return load_task_module(os.path.dirname(os.path.abspath(file)), name)
+    beside it, loaded by :func:`load_task_module`. Beside the file itself,
+    not a link to it (a script run through a link finds its siblings, as
+    Python's own ``sys.path[0]`` does)."""
+    return load_task_module(os.path.dirname(os.path.realpath(file)), name)
 
 
 def load_task(folder):

@@ -95,7 +95,7 @@ def made_before(setting, name, out):
         with open(os.path.join(out, setting, f"{name}.log")) as f:
             return code, f.read()
     except (OSError, ValueError):
-        return -1, ""
+        return None, ""   # never made
 
 
 def image_blocks(path, size=48):
@@ -228,12 +228,16 @@ def main(argv=None):
     options = build_parser().parse_args(argv)
     out = os.path.abspath(options.out)
     settings = ["default"] + [s for s in options.settings if s != "default"]
-    for setting in settings:
-        os.makedirs(os.path.join(out, setting), exist_ok=True)
     if options.judge_only:
         made = {s: {name: made_before(s, name, out) for name in options.figures}
                 for s in settings}
+        if all(code is None for figures in made.values() for code, _ in figures.values()):
+            from attractors.options import UsageError
+            raise UsageError(f"{options.out} holds none of these figures made by "
+                             "check_figures.py: make them first (without --judge_only)")
     else:
+        for setting in settings:
+            os.makedirs(os.path.join(out, setting), exist_ok=True)
         with concurrent.futures.ThreadPoolExecutor(options.jobs) as pool:
             made = dict(zip(settings, pool.map(lambda s: make(s, options.figures, out,
                                                               options.data, options.tiny),
@@ -243,7 +247,9 @@ def main(argv=None):
     for name in options.figures:
         for setting in settings:
             code, stdout = made[setting][name]
-            if code != 0:
+            if code is None:
+                holds, numbers = None, "not made (run without --judge_only)"
+            elif code != 0:
                 holds, numbers = False, f"the figure script failed (exit status {code})"
             else:
                 try:
@@ -259,8 +265,14 @@ def main(argv=None):
     print(table.to_string(index=False))
     for name in options.figures:
         print(f"{name}: {CRITERIA[name]}")
+    failed = [f"{name} ({setting})" for setting in settings for name in options.figures
+              if made[setting][name][0] not in (0, None)]
+    if failed:   # a script that failed is not a figure that does not hold: say so
+        print(f"check_figures.py: the figure script failed for {', '.join(failed)}; see "
+              f"OUT/SETTING/FIGURE.log", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
     from attractors.options import run_cli
-    run_cli(main)
+    raise SystemExit(run_cli(main))

@@ -98,8 +98,8 @@ def draw(results, within, path, dpi, milestones=()):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--copies", type=Integer(1, 4096), default=16,
-                   help="seeds (copies of the population)")
+    p.add_argument("--copies", type=Integer(1, 4096), default=None,
+                   help="seeds (copies of the population) (default: 16, with --tiny 3)")
     p.add_argument("--first_seed", type=SEED, default=4, help="the first seed (4: the quick "
                    "start's)")
     p.add_argument("--within", type=Integer(0, BIG), default=8,
@@ -111,7 +111,7 @@ def main(argv=None):
                    help="the loss has left its plateau (the median of the first 50 epochs) "
                         "once it stays below this fraction of it")
     options = parse(p, argv)
-    copies = 3 if options.tiny else options.copies
+    copies = options.copies or (3 if options.tiny else 16)
     seeds = list(range(options.first_seed, options.first_seed + copies))
     args = (SINE_TINY if options.tiny else SINE) + ["--seed", str(seeds[0]), "--population",
                                                     str(copies)]

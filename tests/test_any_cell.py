@@ -360,6 +360,8 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "steps = 0": (lambda: lyapunov_exponents(GRU, U, steps=0), "steps must be an integer"),
     "std = nan": (lambda: fixed_points(GRU, U, std=math.nan), "std must be a finite"),
     "n_starts = 0": (lambda: fixed_points(GRU, U, n_starts=0), "n_starts must be"),
+    "seed past a generator's": (lambda: lyapunov_exponents(GRU, U, seed=2 ** 64),
+                                "seed must be an integer between 0 and"),
     "tol = 0": (lambda: fixed_points(GRU, U, tol=0), "tol must be a finite positive"),
     "meta device": (lambda: fixed_points(on_meta(), U), "meta device"),
     "starts' shape": (lambda: fixed_points(GRU, U, starts=torch.zeros(4, 7)), "(n_starts, 8)"),
@@ -375,6 +377,13 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "step of another dtype": (lambda: fixed_points(lambda x, h: h @ torch.eye(4), U,
                                                    state_shape=4), "dtype"),
     "not a cell": (lambda: fixed_points(3, U), "expected a recurrent module or a step"),
+    "an integer dtype": (lambda: fixed_points(GRU, U, dtype=torch.long),
+                         "dtype must be a real floating-point torch.dtype"),
+    "a dtype's name": (lambda: fixed_points(GRU, U, dtype="float64"), "got 'float64'"),
+    "the map on states of another dtype": (lambda: state_map(GRU, U)(torch.zeros(2, 8)),
+                                           "flat states (*batch, 8) of torch.float64"),
+    "the map on states of another size": (
+        lambda: state_map(GRU, U)(torch.zeros(2, 7, dtype=torch.float64)), "got (2, 7)"),
     "box": (lambda: fixed_points(GRU, U, box=(1, -1)), "low < high"),
     "recorder, no state": (lambda: OrbitRecorder(nn.Linear(1, 1), torch.zeros(2, 1), 2, 10, 5),
                            "pass state="),
@@ -385,6 +394,18 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "recorder, state(n)": (lambda: OrbitRecorder(lambda x, h: h, torch.zeros(2, 1), 3, 10, 5,
                                                  state=lambda n: torch.zeros(n - 1, 4)),
                            "state(n) must return n states"),
+    "recorder, a step that changes the shape": (
+        lambda: OrbitRecorder(as_step(lambda x, h: h[:, :2], state_shape=4), torch.zeros(2, 1),
+                              2, 10, 5), "must keep the state's shape"),
+    "recorder, a function that changes the shape": (
+        lambda: OrbitRecorder(lambda x, h: h[:, :2], torch.zeros(2, 1), 2, 10, 5,
+                              state=(4,)).record(), "must keep the state's shape"),
+    "recorder, a function that changes the dtype": (
+        lambda: OrbitRecorder(lambda x, h: h.long(), torch.zeros(2, 1), 2, 10, 5,
+                              state=(4,)).record(), "dtype"),
+    "recorder, a step of another dtype": (
+        lambda: OrbitRecorder(as_step(lambda x, h: h @ torch.eye(4, dtype=torch.float64),
+                                      state_shape=4), torch.zeros(2, 1), 2, 10, 5), "dtype"),
     "smoothness, no loss": (lambda: smoothness_vs_length(GRU, None), "loss_fn(model, seq_len)"),
     "smoothness, lengths": (lambda: smoothness_vs_length(GRU, lambda m, n: 0, seq_lens=(10, 0)),
                             "every seq_len must be"),
@@ -419,3 +440,22 @@ def test_custom_cell_example_runs_tiny(tmp_path):
     assert done.stdout.count(": 1 fixed point, stable") == 5
     for name in ("orbit_diagram.png", "smoothness.png", "orbit.pth"):
         assert (tmp_path / "out" / name).exists(), name
+
+
+def test_a_step_that_changes_its_state_in_place():
+    """h.mul_(0.5) then + x: the map x -> x/2 + u. Its state must not be the
+    caller's (the recorder's initial states, a flat state's views under
+    autograd)."""
+    def halve(x, h):
+        h.mul_(0.5)
+        return h + x
+    u = torch.ones(4, dtype=torch.float64)
+    point = fixed_points(halve, u, state_shape=4, n_starts=2)[0]
+    assert torch.allclose(point["x"], 2 * u)
+    exps = lyapunov_exponents(halve, u, state_shape=4, steps=20, burnout=5, k=1)
+    assert torch.allclose(exps, torch.full_like(exps, math.log(0.5)))
+    for model, state in ((halve, (4,)), (as_step(halve, state_shape=4), None)):
+        recorder = OrbitRecorder(model, torch.ones(1, 4), 2, 3, 0, state=state)
+        before = recorder.state0.clone()
+        recorder.record()
+        assert torch.equal(recorder.state0, before)

@@ -62,6 +62,25 @@ def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
     again = figure("check_figures.py", "--figures", "h", "--settings", "default", "--out",
                    tmp_path / "check", "--judge_only")
     assert again.returncode == 0 and "exponent at s=1" in again.stdout
+    # figures never made: it judged them as scripts that failed (exit status 0, folders made)
+    none = figure("check_figures.py", "--out", tmp_path / "c3", "--judge_only")
+    assert none.returncode == 2 and "holds none of these figures" in none.stderr
+    assert not (tmp_path / "c3").exists()
+    # a figure script that failed: the check ended with exit status 0
+    (tmp_path / "c4" / "default").mkdir(parents=True)
+    (tmp_path / "c4" / "default" / "a.exit").write_text("1")
+    (tmp_path / "c4" / "default" / "a.log").write_text("train.py: error: ...")
+    failed = figure("check_figures.py", "--out", tmp_path / "c4", "--judge_only", "--figures",
+                    "a", "--settings", "default")
+    assert failed.returncode == 1 and "the figure script failed for a (default)" in failed.stderr
     bad = figure("check_figures.py", "--out", tmp_path / "c2", "--jobs", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "argument --jobs: must be an integer in [1, 64], got '0'" in bad.stderr and not (tmp_path / "c2").exists()
+
+
+def test_seed_study_tiny_takes_the_copies_asked_for(tmp_path):
+    """--tiny made 3 copies whatever --copies said, without a word."""
+    result = figure("fig_i_seed_study.py", "--tiny", "--copies", "2", "--runs", tmp_path,
+                    "--dpi", "20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "of 2 seeds" in result.stdout and "seed 6" not in result.stdout

@@ -343,3 +343,13 @@ def test_a_config_with_a_huge_integer_or_deep_nesting_is_one_line(tmp_path):
         one_line("sine-generator/train.py", "-c", tmp_path / "c.json", cwd=tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["c.json"]
 
+
+
+def test_a_train_py_run_through_a_link_finds_its_task_files(tmp_path):
+    """A link to a train.py (in ~/bin, say) looked for data.py beside the
+    link: a traceback."""
+    link = tmp_path / "sine-train"
+    link.symlink_to(ROOT / "sine-generator" / "train.py")
+    result = subprocess.run([sys.executable, str(link), "--help"], capture_output=True,
+                            text=True, env=ENV)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr

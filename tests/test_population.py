@@ -332,3 +332,25 @@ def test_sigterm_checkpoints_every_copy_and_the_population_resumes(sine, tmp_pat
                for s in (2, 3))
     sine.train.main(["--resume", str(root), "--epochs", str(rows[0] + 1)])
     assert len(history(root / "seed-2")) == rows[0] + 1
+
+
+
+def test_an_edited_manifest_is_one_line(sine, tmp_path):
+    """A repeated seed made the population lock its own copy twice ('in use
+    by pid <its own>'); a bool, a negative seed or another format resumed
+    without a word."""
+    from attractors.population.trainer import read_manifest
+    root = tmp_path / "pop"
+    sine.train.main(TINY_SINE + ["--epochs", "1", "--population", "2", "--folder", str(root)])
+    before = (root / "seed-2" / "history.csv").read_text()
+    for manifest, message in [('{"format": 1, "seeds": [true, 3]}', "not a population manifest"),
+                              ('{"format": 1, "seeds": [-1, 2]}', "not a population manifest"),
+                              ('{"seeds": [2, 3]}', "has format None")]:
+        (root / "population.json").write_text(manifest)
+        with pytest.raises(UsageError, match=message):
+            read_manifest(str(root))
+    (root / "population.json").write_text('{"format": 1, "seeds": [2, 2, 3]}')
+    result = run_script("sine-generator/train.py", "--resume", root, "--epochs", "2")
+    assert result.returncode == 2 and "not a population manifest" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (root / "seed-2" / "history.csv").read_text() == before

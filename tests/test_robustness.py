@@ -36,16 +36,24 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
     (["--", "--folder", "x"], "--folder cannot be given after --"),
+    (["--", "--population", "2"], "--population cannot be given after --: each run is one seed"),
     (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
     (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
+    (["--seeds", "1", "1"], "--seeds repeats a value: 1 1"),     # they shared a folder
+    (["--out", "{run}"], "holds a training run (model.pth)"),
+    (["--settings", "avx2", "avx2"], "--settings repeats a value"),
 ])
 def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):
+    run = tmp_path / "run"   # a run's folder: the runs of the check went inside it
+    run.mkdir()
+    (run / "model.pth").write_bytes(b"")
+    args = [str(run) if a == "{run}" else a for a in args]
     result = run_script("check_robustness.py", "sine-generator", "--out", tmp_path / "c", *args)
     assert result.returncode == 2
     assert result.stderr.startswith("check_robustness.py: error:") and message in result.stderr
     assert result.stderr.count("\n") == 1
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "c").exists() and os.listdir(run) == ["model.pth"]
 
 
 def train_history(tmp_path, name, limits, *extra):
@@ -76,3 +84,10 @@ def test_portable_numerics_needs_a_process_of_its_own(sine, tmp_path, capsys):
     with pytest.raises(UsageError, match="must be given on the command line"):
         sine.train.main(TINY_SINE + ["--portable_numerics", "--folder", str(tmp_path / "r")])
     assert not (tmp_path / "r").exists()
+
+
+def test_portable_numerics_abbreviated_restarts_too():
+    """argparse takes --portable for --portable_numerics; the restart then
+    said the option was not on the command line."""
+    result = run_script("sine-generator/train.py", "--portable", "--help")
+    assert result.returncode == 0 and "--portable_numerics" in result.stdout, result.stderr

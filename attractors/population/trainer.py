@@ -23,6 +23,7 @@ from .optim import clip_per_copy
 
 MANIFEST = "population.json"
 FORMAT = 1
+SEED_MAX = 2 ** 32 - 1   # as --seed
 
 
 def copy_folder(root, seed):
@@ -39,8 +40,14 @@ def read_manifest(root):
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {os.path.join(root, MANIFEST)}: {e}") from None
     seeds = data.get("seeds") if isinstance(data, dict) else None
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise UsageError(f"{os.path.join(root, MANIFEST)} is not a population manifest")
+    if (not isinstance(seeds, list) or not seeds
+            or not all(type(s) is int and 0 <= s <= SEED_MAX for s in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise UsageError(f"{os.path.join(root, MANIFEST)} is not a population manifest "
+                         "(a list of different seeds)")
+    if data.get("format") != FORMAT:   # written by another version of this code
+        raise UsageError(f"{os.path.join(root, MANIFEST)} has format {data.get('format')!r}; "
+                         f"this version reads format {FORMAT}")
     return seeds
 
 
