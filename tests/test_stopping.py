@@ -69,7 +69,8 @@ def test_a_schedulers_burst_of_signals_asks_once(tmp_path):
 def test_a_second_sigterm_well_after_the_first_stops_at_once(tmp_path):
     folder = tmp_path / "run"
     process = start(folder, options=LONG)
-    wait_for_epoch(process)
+    wait_for_epoch(process)         # epoch 0's line: the loss before training
+    time.sleep(0.5)                 # into epoch 1 (4 s), past epoch 0's checkpoint
     begun = time.monotonic()
     process.send_signal(signal.SIGTERM)
     # epoch 1 as a rule; a later one if this test read the first line late

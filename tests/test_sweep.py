@@ -276,6 +276,28 @@ def test_resume_after_a_killed_sweep(tmp_path, capsys):
     assert sorted(json.loads(read(out / "sweep.json"))["runs"]) == ["seed=1", "seed=2"]
 
 
+def test_sigint_to_the_sweep_process_alone_stops_its_runs(tmp_path):
+    """kill -INT of sweep.py from another terminal (not its process group):
+    the running train.py stops after its epoch with a checkpoint, the sweep
+    exits with 130, and the same command resumes it."""
+    out = tmp_path / "out"
+    argv = [sys.executable, str(ROOT / "sweep.py"), "sine-generator", "--seeds", "1",
+            "--out", str(out), "--workers", "1", "--", "--epochs", "1000", "--seq_len", "50",
+            "--n_sequences", "200", "--batch_size", "10", "--hidden_size", "8"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    log, deadline = out / "seed=1" / "train.log", time.monotonic() + 90
+    while not (log.is_file() and "epoch 1/" in log.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "stopped by SIGTERM after epoch" in log.read_text()
+    epochs = json.loads((out / "seed=1" / "train.pyconfig.json").read_text())["epochs"]
+    assert sweeps.run_state(str(out / "seed=1"), epochs)[0] == "interrupted"
+
+
 def test_requeued_job_resumes_from_its_checkpoint(tmp_path):
     """submitit's own path: the job gets the preemption/time-limit signal,
     its checkpoint() stops train.py (SIGTERM: checkpoint.pth, exit 130) and

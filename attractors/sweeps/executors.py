@@ -169,6 +169,10 @@ def _follow(sweep, jobs, folders):
             time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
+        # A Ctrl-C in the terminal reached the train.py processes too (and
+        # this SIGTERM, within a second of it, asks nothing more); a SIGINT
+        # sent to this process alone reaches them only so.
+        _forward(folders, signal.SIGTERM)
         progress.write("interrupted: each running train.py stops after its epoch and writes "
                        "checkpoint.pth; run the same command again to resume (Ctrl-C again "
                        "to stop them at once)")
@@ -176,7 +180,7 @@ def _follow(sweep, jobs, folders):
             while not all(j.done() for j in jobs):
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass
+            _forward(folders, signal.SIGINT)     # a second one: at once
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
