@@ -1,8 +1,7 @@
 """Lyapunov exponents: one step of k tangent vectors pushed by the state
 Jacobian (vmapped reverse mode) against one forward-mode product per vector
 and forward mode vmapped over the vectors. attractors.dynamics.push takes
-the Jacobian for many vectors and one product per vector for a few (k at
-most D/16), as these numbers say.
+the Jacobian for two vectors or more and one forward-mode product for one.
 
     python benchmarks/bench_lyapunov.py [--repeats 50] [--threads 1]
 
