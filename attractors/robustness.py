@@ -96,8 +96,14 @@ def train(spec):
         os.remove(marker)   # the run about to be replaced is no longer that one
     start = time.perf_counter()
     with open(spec["folder"] + ".log", "w") as log:
-        code = subprocess.call(spec["command"], stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=run_env(spec["setting"]))
+        process = subprocess.Popen(spec["command"], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=run_env(spec["setting"]))
+        with open(spec["folder"] + ".pid", "w") as f:   # for stop_trainings
+            f.write(str(process.pid))
+        try:
+            code = process.wait()
+        finally:
+            os.remove(spec["folder"] + ".pid")
     if code == 0:
         with open(marker, "w") as f:
             json.dump({"command": spec["command"][1:], "variables": spec["variables"]}, f)
@@ -232,18 +238,39 @@ def run_one(spec, search, rerun, options):
     return {**row, "seconds": round(seconds, 1), "reused": reused}
 
 
+def stop_trainings(specs):
+    """SIGTERM to the train.py processes of ``specs`` still running: each
+    stops after its epoch (a Ctrl-C in the terminal has reached them
+    already, and a SIGTERM right after it asks nothing more)."""
+    import signal
+    for spec in specs:
+        try:
+            with open(spec["folder"] + ".pid") as f:
+                os.kill(int(f.read()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+
 def run_all(specs, search, jobs, rerun=False, progress=print, **options):
     """Every spec, ``jobs`` at a time, each trained in its own process and
-    analysed in a worker; rows in the order of ``specs``."""
+    analysed in a worker; rows in the order of ``specs``. Interrupted (a
+    SIGINT to this process alone too), it stops the trainings, waits for the
+    workers and raises KeyboardInterrupt."""
     rows = [None] * len(specs)
     context = multiprocessing.get_context("spawn")   # fresh workers: no torch state forked
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context)
+    try:
         futures = {pool.submit(run_one, spec, search, rerun, options): k
                    for k, spec in enumerate(specs)}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             k = futures[future]
             rows[k] = future.result()
             progress(f"[{done}/{len(specs)}] {describe_row(rows[k])}")
+    except KeyboardInterrupt:
+        stop_trainings(specs)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return rows
 
 

@@ -240,6 +240,11 @@ class Step:
             raise CellError(f"{who}: {self.name} returned a {news[0].dtype} state from a "
                             f"{self.dtype} one; give the step weights of dtype {self.dtype}, "
                             "or pass dtype= the step's own")
+        if any(t.device != o.device for t, o in zip(news, olds)):
+            moved = next(t.device for t, o in zip(news, olds) if t.device != o.device)
+            raise CellError(f"{who}: {self.name} returned a state on the {moved} device from "
+                            f"one on {olds[0].device}; keep the state where it is (a state on "
+                            "the meta device has no values to analyse)")
 
 
 def builtin_step(module, dtype, who):

@@ -368,6 +368,9 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "states' shape": (lambda: lyapunov_exponents(GRU, U, states=torch.zeros(1, 4, 7)),
                       "layout (1, n, 8)"),
     "no state_shape": (lambda: fixed_points(lambda x, h: h, U), "state_shape="),
+    "a state moved to the meta device": (
+        lambda: lyapunov_exponents(lambda x, h: h.to("meta"), U, state_shape=3, steps=5),
+        "returned a state on the meta device"),
     "bad state_shape": (lambda: fixed_points(lambda x, h: h, U, state_shape=(0,)),
                         "not a state's shape"),
     "step changes the shape": (lambda: fixed_points(lambda x, h: h[:, :2], U, state_shape=4),

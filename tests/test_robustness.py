@@ -1,8 +1,10 @@
 """check_robustness.py runs a command under math-library settings and seeds;
 --portable_numerics gives the same history whatever the libraries may use."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -91,3 +93,25 @@ def test_portable_numerics_abbreviated_restarts_too():
     said the option was not on the command line."""
     result = run_script("sine-generator/train.py", "--portable", "--help")
     assert result.returncode == 0 and "--portable_numerics" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_check_alone_stops_its_trainings(tmp_path, signum):
+    """kill -INT (or -TERM) of check_robustness.py from another terminal:
+    its train.py processes stop too, and it ends with one line, exit 130."""
+    out = tmp_path / "check"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "check_robustness.py"), "sine-generator", "--out", str(out),
+         "--seeds", "1", "--settings", "default", "--", "--epochs", "1000", "--seq_len", "50",
+         "--n_sequences", "200", "--hidden_size", "8"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log, deadline = out / "default" / "seed1.log", time.monotonic() + 90
+    while not (log.is_file() and "epoch 1/" in log.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines() == [
+        "check_robustness.py: interrupted"], err
+    assert "stopped by SIGTERM after epoch" in log.read_text()
+    assert not (out / "default" / "seed1.pid").exists()
