@@ -241,6 +241,15 @@ def _started_as_project_script():
     return os.path.commonpath([main, root]) == root and os.sep + "tests" + os.sep not in main
 
 
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 if _started_as_project_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     sys.excepthook = _excepthook
     sys.unraisablehook = _unraisablehook
+    # SIGTERM as Ctrl-C wherever no handler of the script's own takes it (a
+    # training run's epochs, a sweep's jobs): one line and exit status 130,
+    # not a silent death by the signal while a script imports or loads.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm)

@@ -194,3 +194,15 @@ def test_language_model_stops_within_its_epoch_and_resumes_bit_for_bit(
     assert "within" not in final and final["epoch"] == 2
     assert all(torch.equal(a, b) for a, b in
                zip(final["model"].values(), load_checkpoint_file(whole)["model"].values()))
+
+
+def test_sigterm_before_the_epochs_is_one_line_and_writes_nothing(tmp_path):
+    """SIGTERM while train.py imports (before the run's own handlers): as a
+    Ctrl-C, one line and exit status 130, not a silent death by the signal."""
+    folder = tmp_path / "run"
+    process = start(folder)
+    time.sleep(0.8)     # past the project's first import, within torch's (about 1.5 s)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines() == ["train.py: interrupted"], err
+    assert not folder.exists()
