@@ -9,7 +9,6 @@ the settings and shows the tables of the quick start and the figures.
 """
 import argparse
 import os
-import signal
 import sys
 
 from attractors.options import (POSITIVE_FLOAT, SEED, Integer, OneLineParser, Text, UsageError,
@@ -59,10 +58,6 @@ def build_parser():
     return parser
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None):
     from attractors.robustness import MANAGED, plan, run_all, summary_lines
     from attractors.sweeps.task import find_task, parse_fixed, task_options
@@ -91,7 +86,6 @@ def main(argv=None):
     print(f"{len(specs)} runs of {args.task}/train.py ({len(args.settings)} settings x "
           f"{len(args.seeds)} seeds), {jobs} at a time, one thread each, in {args.out}",
           flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)   # as a SIGINT: the trainings stop too
     rows = run_all(specs, [HERE, os.path.dirname(folder)], jobs, args.rerun,
                    progress=lambda line: print(line, flush=True), threshold=args.threshold,
                    expect=args.expect, columns=args.column)

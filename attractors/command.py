@@ -245,9 +245,10 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-if _started_as_project_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    sys.excepthook = _excepthook
-    sys.unraisablehook = _unraisablehook
+if _started_as_project_script():
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        sys.excepthook = _excepthook
+        sys.unraisablehook = _unraisablehook
     # SIGTERM as Ctrl-C wherever no handler of the script's own takes it (a
     # training run's epochs, a sweep's jobs): one line and exit status 130,
     # not a silent death by the signal while a script imports or loads.

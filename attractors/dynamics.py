@@ -146,8 +146,7 @@ def newton(fmap, starts, newton_steps=50, tol=1e-9):
     their residuals."""
     x = starts.to(device=fmap.device, dtype=fmap.dtype).clone()
     eye = torch.eye(fmap.dim, dtype=fmap.dtype, device=fmap.device)
-    per_row = fmap.u.dim() > 1
-    u = fmap.u.expand(len(x), fmap.u.shape[-1]) if per_row else fmap.u
+    u, per_row = fmap.u, fmap.u.dim() > 1
     active = torch.arange(len(x), device=x.device)
     for _ in range(newton_steps):
         # only the rows still moving: the Jacobians are most of the work, and

@@ -12,7 +12,9 @@ with these rules; the tests feed every option of every script hostile
 values from them.
 """
 import argparse
+import ast
 import contextlib
+import importlib.util
 import json
 import os
 import runpy
@@ -22,21 +24,44 @@ from .parsing import OneLineParser, _Captured
 from .rules import rule_of
 
 
+def _load_siblings(path, folder, loaded):
+    """Load the modules beside the script ``path`` that it imports by name
+    (``from common import ...`` in figures/ and benchmarks/) from their
+    files, under those names: what running the script would find first."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for top in {name.split(".")[0] for name in names} - loaded:
+            sibling = os.path.join(folder, f"{top}.py")
+            if os.path.isfile(sibling):
+                loaded.add(top)
+                _load_siblings(sibling, folder, loaded)
+                spec = importlib.util.spec_from_file_location(top, sibling)
+                sys.modules[top] = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(sys.modules[top])
+
+
 @contextlib.contextmanager
 def as_command(path, argv):
     """Inside: the process looks as ``python PATH ARGV...`` started it
-    (``sys.argv``, the script's folder first on ``sys.path``); after it,
-    the modules imported from that folder are forgotten again
+    (``sys.argv``, and the modules beside the script that it imports);
+    after it, the modules loaded from that folder are forgotten again
     (figures/common.py and benchmarks/common.py share a name)."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
-    old_argv, old_path, old_modules = sys.argv, list(sys.path), set(sys.modules)
+    old_argv, old_modules = sys.argv, set(sys.modules)
     sys.argv = [path, *argv]
-    sys.path.insert(0, folder)
     try:
+        _load_siblings(path, folder, set())
         yield path
     finally:
-        sys.argv, sys.path[:] = old_argv, old_path
+        sys.argv = old_argv
         for name in set(sys.modules) - old_modules:
             where = getattr(sys.modules[name], "__file__", None) or ""
             if os.path.dirname(os.path.abspath(where)) == folder:
