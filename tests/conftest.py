@@ -4,6 +4,7 @@ so that their main() runs in the test process. The root scripts
 (chaotic_lstm.py, analyse_*.py, plot_*.py) are never loaded as modules: they
 run as commands, through run_script."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,12 @@ import pytest
 from attractors.tasks import load_task_module
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# A suite started in the background by a non-interactive shell (`pytest &`)
+# inherits SIGINT ignored, and so would every command it starts: the tests
+# that press Ctrl-C on a command would wait for it in vain, then leave it
+# running. A handler, unlike "ignored", is not inherited across exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 ROOT = Path(__file__).resolve().parent.parent
 
 

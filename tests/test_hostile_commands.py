@@ -132,9 +132,12 @@ def test_ctrl_c_in_the_middle_of_the_work_is_one_line_and_writes_nothing(runs, s
     before = snapshot(runs["base"])
     process = start(ROOT / script, *args, "--threads", "1", stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
-    time.sleep(4)     # well into the work (the imports take about 1.5 s)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        time.sleep(4)     # well into the work (the imports take about 1.5 s)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()    # no command left running if it did not stop
     lines = err.strip().splitlines()
     assert process.returncode == 130 and lines == [f"{os.path.basename(script)}: interrupted"], err
     assert not out.exists() and snapshot(runs["base"]) == before
