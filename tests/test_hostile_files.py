@@ -9,6 +9,7 @@ any stored tensor of model.pth and checkpoint.pth (weights, optimiser state,
 random-number states) is found by the checksum."""
 import io
 import os
+import pickletools
 import shutil
 import struct
 import zipfile
@@ -75,6 +76,17 @@ def flip(data, at):
     return bytes(data)
 
 
+def meaningful_byte(pickled, at):
+    """The first byte from ``at`` on that is not the argument of a memo
+    opcode: flipping that argument only stores an object under another
+    number, and the file still holds what was written."""
+    for op, _, pos in pickletools.genops(pickled):
+        end = pos + 1 + (op.arg.n if op.arg is not None and op.arg.n > 0 else 0)
+        if end > at and "PUT" not in op.name:
+            return max(at, pos)
+    return at
+
+
 def damaged_versions(kind, data, others):
     """``(label, bytes)``: the file flipped in each region, truncated,
     emptied, and replaced by each other kind of file."""
@@ -84,7 +96,10 @@ def damaged_versions(kind, data, others):
     if data.startswith(b"PK"):
         for name, start, size, _, _ in zip_members(data):
             if size:
-                versions.append((f"member {name}", flip(data, start + size // 2)))
+                at = size // 2
+                if name == "data.pkl":
+                    at = meaningful_byte(data[start:start + size], at)
+                versions.append((f"member {name}", flip(data, start + at)))
     versions += [(f"truncated to {n}", data[:n]) for n in sorted({len(data) // 2,
                                                                    len(data) // 10, 1})]
     versions += [("empty", b"")] + [(f"replaced by {k}", v) for k, v in others.items()

@@ -13,7 +13,8 @@ from attractors.options import UsageError
 import torch
 
 from conftest import ROOT, TINY_SINE, load_script
-from attractors.run_files import atomic_write, load_verified, save_torch
+from attractors.run_files import (atomic_write, capture_rng_state, load_verified,
+                                  restore_rng_state, save_torch)
 from attractors.training import TrainingStopped
 
 RESUMABLE = TINY_SINE + ["--milestones", "2", "4", "--gamma", "0.5", "--interval_save_orbit", "2"]
@@ -70,6 +71,17 @@ def test_resume_with_dropout_rng_and_checkpoint_interval(sine, tmp_path):
     sine.train.main(args + ["--epochs", "2", "--folder", part])
     sine.train.main(["--resume", part, "--epochs", "5", "--checkpoint_interval", "2"])
     assert_same_run(whole, part)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_random_states_restore_and_earlier_checkpoints_python_state_as_a_list(earlier):
+    import random
+    state = capture_rng_state()
+    expected = [random.random(), torch.rand(2).tolist()]
+    if earlier:   # how versions before this one stored Python's state
+        state["python"]["internal"] = state["python"]["internal"].tolist()
+    restore_rng_state(state)
+    assert [random.random(), torch.rand(2).tolist()] == expected
 
 
 @pytest.mark.parametrize("args, message", [

@@ -5,25 +5,26 @@ Through autograd, a step of :func:`attractors.functional.lstm_step` records
 about fifteen nodes, and at the quick start's sizes (hidden 32, batch 10)
 each costs more than its arithmetic: a loop over time steps spends its time
 in per-operation overhead, not in the products. Here a step of the forward
-is nine operations, in place, into buffers made once per sequence, and a
-step of the backward thirteen; the weights' gradients are one batched
-product over all steps. K copies then cost little more than one
-(benchmarks/bench_population.py). The arithmetic is PyTorch's LSTM (gate
-order i, f, g, o), tested equal to ``functional.lstm_step`` in values and
-gradients (tests/test_population.py).
+is eight operations, in place, into buffers made once per sequence, and a
+step of the backward five: what depends on the forward alone (the gates'
+slopes) is computed for a run of steps at once, and the weights' gradients
+are one batched product over all steps after the loop (at K = 1 a sequence
+takes about a quarter less time than with the thirteen operations a step
+of the backward had before; at K = 32 about a tenth).
+The arithmetic is PyTorch's LSTM (gate order i, f, g, o), tested equal to
+``functional.lstm_step`` in values and gradients (tests/test_population.py);
+benchmarks/bench_population.py times it.
 
 Shapes: x ``(K, T, B, I)``; per layer ``w_ih (K, 4H, I)``, ``w_hh (K, 4H, H)``,
 ``b_ih, b_hh (K, 4H)``; a state ``(h, c)``, each ``(num_layers, K, B, H)``
-(the stacked layout of :mod:`attractors.functional`). The gates, c and
-tanh(c) are kept step-major, ``(T, K, B, .)``, so that a step works on
-contiguous memory; h and the gates' gradients copy-major, ``(K, T, B, .)``,
-so that the weights' gradients need no transposed copy.
+(the stacked layout of :mod:`attractors.functional`). Inside, every
+per-step tensor is kept step-major, ``(T, K, B, .)``, so that a step works
+on contiguous memory. (A transposed layout, gates ``(4H, B)`` per copy,
+made each gate block contiguous but the recurrent product twice as slow.)
 """
 import contextlib
 
 import torch
-
-_tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
 @contextlib.contextmanager
@@ -39,28 +40,72 @@ def _denormals_flushed():
 
 
 def _blocks(gates, H):
-    """The views of the gate blocks i, f, g, o and of i and f together."""
-    return [gates[..., k * H:(k + 1) * H] for k in range(4)] + [gates[..., :2 * H]]
+    """The views of the gate blocks i, f, g, o."""
+    return [gates[..., k * H:(k + 1) * H] for k in range(4)]
 
 
 def _project(x, w_ih_t, bias, out):
     """``bias + x w_ih^T`` for one step: a batched matrix product, or for a
-    one-dimensional input (the sine task's) a plain product, which costs a
-    fraction of a matrix product with an inner dimension of one."""
+    one-dimensional input (the sine task's) a broadcast product, which
+    costs a fraction of a matrix product with an inner dimension of one."""
     if x.shape[-1] == 1:
         return torch.addcmul(bias, x, w_ih_t, out=out)
     return torch.baddbmm(bias, x, w_ih_t, out=out)
 
 
-def _cell(i, f, g, o, sig_if, c_prev, c_next, tanh_c, h_next):
+def _inputs(x, w_ih, bias, gates):
+    """Every step's input term ``bias + x_t w_ih^T`` at once, into the
+    step-major ``gates`` ``(T, K, B, 4H)``."""
+    K, T, B, I = x.shape
+    if I == 1:
+        torch.addcmul(bias[None, :, None], x.transpose(0, 1), w_ih.mT[None], out=gates)
+    else:
+        terms = torch.baddbmm(bias.unsqueeze(1), x.reshape(K, T * B, I), w_ih.mT)
+        gates.copy_(terms.view(K, T, B, -1).transpose(0, 1))
+
+
+def _views(gates, H):
+    """The views ``_cell`` works on: i and f together, then i, f, g and o
+    (made once; a view costs about a microsecond)."""
+    return [gates[..., :2 * H]] + _blocks(gates, H)
+
+
+def _cell(sig_if, i, f, g, o, c_prev, c_next, tanh_c, h_next):
     """The LSTM cell on one step's gate pre-activations, in place: the
-    gates' nonlinearities (sigmoid on i, f and o, tanh on g), then c and h."""
+    nonlinearities (sigmoid on i, f and o, tanh on g), then c and h."""
     sig_if.sigmoid_()
     g.tanh_()
     o.sigmoid_()
     torch.mul(f, c_prev, out=c_next).addcmul_(i, g)
     torch.tanh(c_next, out=tanh_c)
     torch.mul(o, tanh_c, out=h_next)
+
+
+def _slopes(gates, c_prev, tanh_c, H, q, r):
+    """What the backward multiplies gradients by, for a run of steps at
+    once, into ``q`` and ``r``: through ``q`` the gradient of c reaches the
+    pre-activations of i, f and g (``dc * q``) and that of h the one of o
+    (``dh * q``); through ``r`` the gradient of h reaches c (``dh * r``)."""
+    i, f, g, o = _blocks(gates, H)
+    q_i, q_f, q_g, q_o = _blocks(q, H)
+    one = torch.ones((), dtype=gates.dtype)
+    torch.addcmul(gates, gates, gates, value=-1, out=q)   # s - s^2: the sigmoids' slope
+    torch.addcmul(one, g, g, value=-1, out=q_g)            # 1 - g^2: the tanh's
+    q_i.mul_(g)
+    q_f.mul_(c_prev)
+    q_g.mul_(i)
+    q_o.mul_(tanh_c)
+    torch.addcmul(one, tanh_c, tanh_c, value=-1, out=r).mul_(o)
+
+
+CHUNK = 1 << 18   # numbers: a megabyte
+
+
+def _chunk(K, B, G, T):
+    """Steps per run of :func:`_slopes`: as many as fit in about CHUNK
+    numbers (on all steps of 32 copies at once, its operations ran from main
+    memory, not the cache, and took longer than step by step)."""
+    return max(1, min(T, CHUNK // (K * B * G)))
 
 
 class _Layer(torch.autograd.Function):
@@ -72,19 +117,20 @@ class _Layer(torch.autograd.Function):
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0):
         K, T, B, _ = x.shape
         H = w_hh.shape[-1]
-        bias, w_ih_t = (b_ih + b_hh).unsqueeze(1), w_ih.mT
         w_hh_t = w_hh.mT.contiguous()  # a contiguous operand makes bmm faster
         gates = x.new_empty(T, K, B, 4 * H)
-        h, c, tc = x.new_empty(K, T + 1, B, H), x.new_empty(T + 1, K, B, H), x.new_empty(T, K, B, H)
-        h[:, 0], c[0] = h0, c0
-        # Per-step views made by one call each (a view costs about a microsecond).
-        steps = zip(x.unbind(1), gates.unbind(0), *(b.unbind(0) for b in _blocks(gates, H)),
-                    h.unbind(1), h[:, 1:].unbind(1), c.unbind(0), c[1:].unbind(0), tc.unbind(0))
-        for x_t, gates_t, i, f, g, o, sig_if, h_prev, h_next, c_prev, c_next, tanh_c in steps:
-            _project(x_t, w_ih_t, bias, gates_t).baddbmm_(h_prev, w_hh_t)
-            _cell(i, f, g, o, sig_if, c_prev, c_next, tanh_c, h_next)
+        _inputs(x, w_ih, b_ih + b_hh, gates)
+        h, c, tc = (x.new_empty(T + 1, K, B, H), x.new_empty(T + 1, K, B, H),
+                    x.new_empty(T, K, B, H))
+        h[0], c[0] = h0, c0
+        # Per-step views made by one call each.
+        for gates_t, h_prev, *views in zip(
+                gates.unbind(0), h.unbind(0), *(v.unbind(0) for v in _views(gates, H)),
+                c.unbind(0), c[1:].unbind(0), tc.unbind(0), h[1:].unbind(0)):
+            gates_t.baddbmm_(h_prev, w_hh_t)
+            _cell(*views)
         ctx.save_for_backward(x, w_ih, w_hh, gates, h, c, tc)
-        return h[:, 1:], h[:, T].clone(), c[T].clone()
+        return h[1:].transpose(0, 1).contiguous(), h[T].clone(), c[T].clone()
 
     @staticmethod
     @_denormals_flushed()
@@ -92,40 +138,38 @@ class _Layer(torch.autograd.Function):
         x, w_ih, w_hh, gates, h, c, tc = ctx.saved_tensors
         T, K, B, G = gates.shape
         H = G // 4
+        # The gradients of the pre-activations are made in d_gates, copy-major
+        # (the weights' gradients need it so), from the slopes of a run of
+        # steps at a time.
         d_gates = x.new_empty(K, T, B, G)
-        # One step's buffers: the gates' slopes from their activations
-        # (s - s^2 for the sigmoids, 1 - g^2 for the tanh), and the
-        # gradients reaching them (dc g, dc c_prev, dc i, dh tanh(c)).
-        slope, upstream = x.new_empty(K, B, G), x.new_empty(K, B, G)
-        slope_g = slope[..., 2 * H:3 * H]
-        up_i, up_f, up_g, up_o = _blocks(upstream, H)[:4]
-        ones = x.new_ones(())
-        tmp, dc, carry = (x.new_empty(K, B, H) for _ in range(3))
+        steps_first = d_gates.transpose(0, 1)
+        n = _chunk(K, B, G, T)
+        r = x.new_empty(n, K, B, H)
         grads = grad_out.unbind(1)
         dh = grads[T - 1] + grad_h_last
-        carry.copy_(grad_c_last)
-        steps = list(zip(gates.unbind(0), *(b.unbind(0) for b in _blocks(gates, H)[:4]),
-                         c.unbind(0), tc.unbind(0), d_gates.unbind(1)))
+        carry, dc = grad_c_last.clone(), x.new_empty(K, B, H)
+        steps = list(zip(steps_first.unbind(0),
+                         steps_first.view(T, K, B, 4, H)[..., :3, :].unbind(0),
+                         _blocks(steps_first, H)[3].unbind(0), _blocks(gates, H)[1].unbind(0)))
+        r_steps = r.unbind(0)
         for t in range(T - 1, -1, -1):
-            gates_t, i, f, g, o, c_prev, tanh_c, d_gates_t = steps[t]
-            torch.mul(dh, o, out=tmp)
-            _tanh_backward(tmp, tanh_c, grad_input=dc)
-            dc.add_(carry)
-            torch.mul(dc, g, out=up_i)
-            torch.mul(dc, c_prev, out=up_f)
-            torch.mul(dc, i, out=up_g)
-            torch.mul(dh, tanh_c, out=up_o)
-            torch.addcmul(gates_t, gates_t, gates_t, value=-1, out=slope)
-            torch.addcmul(ones, g, g, value=-1, out=slope_g)
-            torch.mul(upstream, slope, out=d_gates_t)
-            torch.mul(dc, f, out=carry)
+            d_gates_t, d_ifg, d_o, f_t = steps[t]
+            if t % n == n - 1 or t == T - 1:
+                first = t - t % n
+                _slopes(gates[first:t + 1], c[first:t + 1], tc[first:t + 1], H,
+                        steps_first[first:t + 1], r[:t + 1 - first])
+            torch.addcmul(carry, dh, r_steps[t % n], out=dc)
+            d_ifg.mul_(dc.unsqueeze(2))
+            d_o.mul_(dh)
+            torch.mul(dc, f_t, out=carry)
             dh = torch.baddbmm(grads[t - 1], d_gates_t, w_hh) if t else d_gates_t @ w_hh
         # The weights' gradients: one product over all steps and sequences.
         by_copy = d_gates.view(K, T * B, G)
         need = ctx.needs_input_grad
         dx = torch.bmm(by_copy, w_ih).view(x.shape) if need[0] else None
         dw_ih = torch.bmm(by_copy.mT, x.reshape(K, T * B, -1)) if need[1] else None
-        dw_hh = torch.bmm(by_copy.mT, h[:, :T].reshape(K, T * B, H)) if need[2] else None
+        dw_hh = (torch.bmm(by_copy.mT, h[:T].transpose(0, 1).reshape(K, T * B, H))
+                 if need[2] else None)
         db = by_copy.sum(1) if need[3] or need[4] else None
         return dx, dw_ih, dw_hh, db, db, dh if need[5] else None, carry if need[6] else None
 
@@ -138,13 +182,13 @@ def _run(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
     K, T, B, _ = x.shape
     H = w_hh.shape[-1]
     bias, w_ih_t, w_hh_t = (b_ih + b_hh).unsqueeze(1), w_ih.mT, w_hh.mT.contiguous()
-    gates = x.new_empty(K, B, 4 * H)
-    blocks = _blocks(gates, H)
-    h, c = h0, c0.clone()
+    gates, c, tanh_c = x.new_empty(K, B, 4 * H), c0.clone(), x.new_empty(K, B, H)
+    views = _views(gates, H)
     out = x.new_empty(K, T, B, H)
+    h = h0
     for x_t, h_next in zip(x.unbind(1), out.unbind(1)):
         _project(x_t, w_ih_t, bias, gates).baddbmm_(h, w_hh_t)
-        _cell(*blocks, c, c, h_next, h_next)
+        _cell(*views, c, c, tanh_c, h_next)
         h = h_next
     return out, h.clone(), c
 
