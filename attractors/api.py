@@ -102,6 +102,8 @@ def fixed_points(cell, inputs, n_starts=64, std=1.0, seed=0, starts=None, settle
     if starts is None:
         n_starts, std = checks.count(n_starts, "n_starts", who), checks.number(std, "std", who)
         generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, 0, checks.SEED_MAX))
+        checks.fits(n_inputs * n_starts * probe.dim, dtype, f"{n_starts} starts per input",
+                    who, probe.device)
         starts = dynamics.random_starts((n_inputs, n_starts, probe.dim), std, generator, box,
                                         dtype)
     starts = checks.tensor(starts, "starts", who, dtype).to(probe.device)
@@ -166,6 +168,8 @@ def lyapunov_exponents(cell, input, states=None, steps=1000, burnout=200, k=None
     generator = torch.Generator().manual_seed(checks.count(seed, "seed", who, 0, checks.SEED_MAX))
     if states is None:
         n_states, std = checks.count(n_states, "n_states", who), checks.number(std, "std", who)
+        checks.fits(n_states * fmap.dim * (k + 1), dtype, f"{n_states} states", who,
+                    fmap.device)
         states = fmap.random_states(n_states, std, generator)
     else:
         states = checks.flat_states(fmap, states, "states", who)

@@ -3,6 +3,7 @@ ends in one :class:`attractors.steps.CellError` in the library's words
 (what was wrong, what was expected, what to do), not deep inside PyTorch."""
 import math
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -28,6 +29,21 @@ def count(value, name, who, low=1, high=None):
         return int(value)
     bounds = f"at least {low}" if high is None else f"between {low} and {high}"
     raise CellError(f"{who}: {name} must be an integer {bounds}, got {value!r}")
+
+
+def fits(numbers_needed, dtype, what, who, device="cpu"):
+    """Refuse, before allocating it, a tensor of ``numbers_needed`` numbers
+    larger than half this machine's memory (checked on the CPU only)."""
+    if torch.device(device).type != "cpu":
+        return
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):   # not a POSIX system
+        return
+    need = numbers_needed * torch.empty((), dtype=dtype).element_size()
+    if need > memory / 2:
+        raise CellError(f"{who}: {what} would take {need / 2 ** 30:.3g} GiB, more than half "
+                        f"of this machine's {memory / 2 ** 30:.3g} GiB; ask for fewer")
 
 
 def number(value, name, who, positive=False):

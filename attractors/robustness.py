@@ -11,6 +11,7 @@ shows an expected phenomenon. ``check_robustness.py`` is the command line;
 docs/reproducibility.md explains why results differ between CPUs.
 """
 import concurrent.futures
+import csv
 import json
 import multiprocessing
 import os
@@ -259,19 +260,47 @@ def run_all(specs, search, jobs, rerun=False, progress=print, **options):
     rows = [None] * len(specs)
     context = multiprocessing.get_context("spawn")   # fresh workers: no torch state forked
     pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context)
+    columns, done = list(options.get("columns") or ()), 0
     try:
         futures = {pool.submit(run_one, spec, search, rerun, options): k
                    for k, spec in enumerate(specs)}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            k = futures[future]
-            rows[k] = future.result()
-            progress(f"[{done}/{len(specs)}] {describe_row(rows[k])}")
-    except KeyboardInterrupt:
+        pending = set(futures)
+        while pending:
+            finished, pending = concurrent.futures.wait(
+                pending, timeout=1, return_when=concurrent.futures.FIRST_COMPLETED)
+            if columns:   # known after a run's first epoch, not hours later
+                columns = check_columns(specs, columns)
+            for future in finished:
+                k, done = futures[future], done + 1
+                rows[k] = future.result()
+                progress(f"[{done}/{len(specs)}] {describe_row(rows[k])}")
+    except BaseException:   # Ctrl-C, or a column history.csv does not have
         stop_trainings(specs)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
     return rows
+
+
+def check_columns(specs, columns):
+    """Refuse ``columns`` that the first history.csv of ``specs`` lacks;
+    returns the columns still to check (none once one was read)."""
+    from .options import UsageError
+    for spec in specs:
+        try:
+            with open(os.path.join(spec["folder"], "history.csv")) as f:
+                header = f.readline()
+        except OSError:
+            continue
+        if not header.endswith("\n"):   # not written whole yet
+            continue
+        names = next(csv.reader([header]))
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise UsageError(f"--column {missing[0]}: history.csv has no such column (it has "
+                             f"{', '.join(n for n in names if n)})")
+        return []
+    return columns
 
 
 def describe_row(row):

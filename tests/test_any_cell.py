@@ -388,6 +388,10 @@ WRONG_CALLS = {  # what was wrong -> (the call, words the message must hold)
     "the map on states of another size": (
         lambda: state_map(GRU, U)(torch.zeros(2, 7, dtype=torch.float64)), "got (2, 7)"),
     "box": (lambda: fixed_points(GRU, U, box=(1, -1)), "low < high"),
+    "more starts than memory": (lambda: fixed_points(GRU, U, n_starts=10 ** 12),
+                                "more than half of this machine's"),
+    "more states than memory": (lambda: lyapunov_exponents(GRU, U, n_states=10 ** 12),
+                                "more than half of this machine's"),
     "recorder, no state": (lambda: OrbitRecorder(nn.Linear(1, 1), torch.zeros(2, 1), 2, 10, 5),
                            "pass state="),
     "recorder, input size": (lambda: OrbitRecorder(GRU, torch.zeros(2, 4), 2, 10, 5),

@@ -231,7 +231,7 @@ def test_temporal_order_copies_equal_their_single_runs(tmp_path):
                                     ["train loss", "train acc.", "valid. loss", "valid. acc."])
 
 
-def test_resume_continues_bit_for_bit_and_a_copy_resumes_alone(sine, tmp_path):
+def test_resume_continues_bit_for_bit_and_a_copy_resumes_alone(sine, tmp_path, capsys):
     whole = sine.train.main(TINY_SINE + ["--epochs", "4", "--population", "2",
                                          "--folder", str(tmp_path / "whole")])
     part = str(tmp_path / "part")
@@ -246,6 +246,14 @@ def test_resume_continues_bit_for_bit_and_a_copy_resumes_alone(sine, tmp_path):
     alone = os.path.join(part, "seed-3")      # a copy's checkpoint resumes as a single run
     sine.train.main(["--resume", alone, "--epochs", "6"])
     assert len(history(alone)) == 6
+    capsys.readouterr()
+    # the copy that went ahead is left out; the other one catches up
+    sine.train.main(["--resume", part, "--epochs", "6"])
+    assert "seed 3 is left out of the resumed population: it has finished its 6 epochs" \
+        in capsys.readouterr().out
+    assert len(history(os.path.join(part, "seed-2"))) == 6
+    with pytest.raises(UsageError, match="already finished its 6 epochs"):
+        sine.train.main(["--resume", part, "--epochs", "6"])
 
 
 def inject_nan(monkeypatch, train, seed):

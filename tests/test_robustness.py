@@ -35,11 +35,27 @@ def test_check_robustness_runs_every_setting_and_seed(tmp_path):
     assert again.returncode == 0 and again.stdout.count("(reused)") == 2
 
 
+def test_a_column_history_csv_lacks_is_refused_after_the_first_epoch(tmp_path):
+    # 1000 epochs of about 0.05 s: refused within seconds, not after the training
+    args = ["sine-generator", "--out", tmp_path / "c", "--seeds", "1", "--settings", "default",
+            "--column", "loss", "--column", "accuracy", "--", *TINY[2:], "--epochs", "1000"]
+    start = time.monotonic()
+    result = run_script("check_robustness.py", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "check_robustness.py: error: --column accuracy: history.csv has no such column "
+        "(it has epoch, loss)"]
+    assert time.monotonic() - start < 40
+    lines = (tmp_path / "c" / "default" / "seed1" / "history.csv").read_text().splitlines()
+    assert 1 < len(lines) < 1001   # the training stopped after its epoch
+
+
 @pytest.mark.parametrize("args, message", [
     (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
     (["--", "--folder", "x"], "--folder cannot be given after --"),
     (["--", "--population", "2"], "--population cannot be given after --: each run is one seed"),
     (["--", "--no_such_option", "1"], "unknown option --no_such_option"),
+    (["--", "--help"], "--help after --: the options after -- are those of sine-generator/train.py"),
     (["--jobs", "0"], "argument --jobs: must be an integer in [1, 4096], got '0'"),
     (["--settings", "avx9"], "invalid choice: 'avx9'"),
     (["--seeds", "1", "1"], "--seeds repeats a value: 1 1"),     # they shared a folder

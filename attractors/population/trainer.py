@@ -67,12 +67,19 @@ def resumable_seeds(root, seeds, epochs_wanted):
     if not epochs:
         raise UsageError(f"nothing to resume in {root}: none of its copies has a "
                          f"{CHECKPOINT_FILE}")
-    last = max(epochs.values())
-    if last + 1 >= epochs_wanted:
+    # A copy resumed alone may have gone further than the others, even to
+    # --epochs: the copies still short of it resume, from the latest epoch.
+    behind = [e for e in epochs.values() if e + 1 < epochs_wanted]
+    if not behind:
+        last = max(epochs.values())
         raise UsageError(f"{root} already finished its {last + 1} epochs; give a larger "
                          "--epochs to train further")
+    last = max(behind)
     for seed in seeds:
-        if epochs.get(seed) != last:
+        if seed in epochs and epochs[seed] + 1 >= epochs_wanted:
+            print(f"seed {seed} is left out of the resumed population: it has finished its "
+                  f"{epochs[seed] + 1} epochs", flush=True)
+        elif epochs.get(seed) != last:
             where = (f"its checkpoint is at epoch {epochs[seed]}, the others' at {last}"
                      if seed in epochs else "it has no checkpoint")
             print(f"seed {seed} is left out of the resumed population: {where}; it resumes "

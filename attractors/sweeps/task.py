@@ -135,6 +135,9 @@ def parse_fixed(tokens, options, task):
                               "--name value")
         flag, eq, inline = token.partition("=")
         option = by_flag.get(flag)
+        if option is None and flag in ("-h", "--help"):
+            raise UsageError(f"{flag} after --: the options after -- are those of {task}/train.py; "
+                             f"python {task}/train.py --help lists them")
         if option is None:
             raise unknown_option(flag, by_flag, task)
         if option.name in MANAGED:
