@@ -2,7 +2,7 @@
 (``train.py --population K``) against K single runs, K = 1, 2, 4, 8, 16, 32,
 on 1 thread and on 2.
 
-    python benchmarks/bench_population.py [--epochs 8] [--copies 1 2 4 8 16 32] [--threads 1 2]
+    python benchmarks/bench_population.py [--epochs 8] [--copies 1 2 4 8 16 32] [--threads 1 2] [--cuda]
 
 Every number is the real command, ``python sine-generator/train.py``, with
 the quick start's model and data (LSTM hidden 32, seq_len 100, batch 10,
@@ -11,8 +11,9 @@ a run of 1 + E epochs minus a run of 1 epoch, so that start-up (torch's
 import, building the copies) cancels out. Wall-clock and CPU seconds (the
 command's user + system time) are both shown; on a machine busy with other
 work the CPU seconds are the steadier. K single runs, one after another,
-take K times one single run's epoch. ``--tiny``: a few seconds, to check
-that the script works.
+take K times one single run's epoch. ``--cuda``: every run on the GPU
+(the thread counts then set only the CPU's share). ``--tiny``: a few
+seconds, to check that the script works.
 """
 # attractors.options first: a Ctrl-C during the imports is then one line
 from attractors.options import BIG, Integer, OneLineParser, run_cli
@@ -65,12 +66,14 @@ def main(argv=None):
                         help="population sizes K")
     parser.add_argument("--threads", type=Integer(1, 4096), nargs="+", default=[1, 2],
                         help="thread counts")
+    parser.add_argument("--cuda", action="store_true", help="train on the GPU")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the script")
     args = parser.parse_args(argv)
-    options = TINY if args.tiny else QUICK_START
+    options = (TINY if args.tiny else QUICK_START) + (["--cuda"] if args.cuda else [])
     import torch   # here: only for the version line
+    where = torch.cuda.get_device_name() if args.cuda and torch.cuda.is_available() else "CPU"
     print(f"sine-generator, {' '.join(options)}; {args.epochs} epochs timed; "
-          f"torch {torch.__version__}, {len(os.sched_getaffinity(0))} cores")
+          f"torch {torch.__version__}, {len(os.sched_getaffinity(0))} cores, {where}")
     for threads in args.threads:
         one_wall, one_cpu = per_epoch(options, args.epochs, threads)
         print(f"\n{threads} thread(s): one single run {one_wall:.4f} s/epoch "
@@ -88,7 +91,7 @@ def main(argv=None):
             print(f"{k:>4} {wall:>11.4f} {cpu:>8.4f} {ratios[k][0]:>10.2f} "
                   f"{ratios[k][1]:>7.2f} {k * one_wall:>8.4f} "
                   f"{k * one_wall / wall if wall else float('nan'):>8.2f}x")
-        if threads == 1:
+        if threads == 1 and not args.cuda:
             for k, target in TARGETS.items():
                 if k in ratios:
                     single, first = ratios[k]

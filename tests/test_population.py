@@ -86,6 +86,36 @@ def test_sequence_lstm_equals_the_functional_step_in_values_and_gradients(I):
     assert torch.allclose(out_only, expected, atol=1e-12)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@CUDA
+def test_sequence_lstm_on_the_gpu_matches_the_cpu():
+    torch.manual_seed(0)
+    K, T, B, H = 3, 7, 4, 5
+    params = {"weight_ih_l0": torch.randn(K, 4 * H, 1), "weight_hh_l0": torch.randn(K, 4 * H, H),
+              "bias_ih_l0": torch.randn(K, 4 * H), "bias_hh_l0": torch.randn(K, 4 * H)}
+    x = torch.randn(K, T, B, 1)
+    results = []
+    for device in ("cpu", "cuda"):
+        mine = {k: v.double().to(device).requires_grad_() for k, v in params.items()}
+        out, (h, c) = lstm(mine, x.double().to(device))
+        grads = torch.autograd.grad(out.sum() + c.sum(), list(mine.values()))
+        results.append([t.cpu() for t in (out, h, c, *grads)])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+@CUDA
+def test_a_population_trains_on_the_gpu_as_on_the_cpu(sine, tmp_path):
+    folders = [sine.train.main(TINY_SINE + ["--population", "2", "--folder",
+                                            str(tmp_path / device), *extra])
+               for device, extra in (("cpu", []), ("gpu", ["--cuda"]))]
+    for seed in (1, 2):
+        a, b = (history(os.path.join(f, f"seed-{seed}")) for f in folders)
+        assert a["loss"].values == pytest.approx(b["loss"].values, rel=1e-4)
+
+
 # ------------------------------------------------- per-copy optimiser pieces
 def test_stacked_adam_is_torch_adam_bit_for_bit_with_per_copy_steps_and_rates():
     torch.manual_seed(0)
