@@ -138,6 +138,15 @@ def random_starts(shape, std, generator, box=None, dtype=torch.float64):
     return starts
 
 
+def _least_squares(a, b):
+    """The least-squares solutions of the systems ``a x = b`` (batched),
+    of least norm where ``a`` is singular. On the GPU, lstsq assumes full
+    rank and fails on a singular system; the pseudo-inverse does not."""
+    if a.device.type == "cpu":
+        return torch.linalg.lstsq(a, b.unsqueeze(-1)).solution[..., 0]
+    return (torch.linalg.pinv(a) @ b.unsqueeze(-1))[..., 0]
+
+
 def newton(fmap, starts, newton_steps=50, tol=1e-9):
     """Newton's method on ``f(x) - x = 0`` from every row of ``starts``
     ``(B, D)`` (rows may have inputs of their own, see :class:`StateMap`);
@@ -163,7 +172,7 @@ def newton(fmap, starts, newton_steps=50, tol=1e-9):
         try:
             delta = torch.linalg.solve(jac - eye, residual)
         except RuntimeError:  # a singular J - I somewhere: least squares instead
-            delta = torch.linalg.lstsq(jac - eye, residual.unsqueeze(-1)).solution[..., 0]
+            delta = _least_squares(jac - eye, residual)
         x[active] = xa - torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
     with torch.no_grad():
         residual = (fmap(x) - x).norm(dim=-1)

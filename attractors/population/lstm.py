@@ -88,7 +88,7 @@ def _slopes(gates, c_prev, tanh_c, H, q, r):
     (``dh * q``); through ``r`` the gradient of h reaches c (``dh * r``)."""
     i, f, g, o = _blocks(gates, H)
     q_i, q_f, q_g, q_o = _blocks(q, H)
-    one = torch.ones((), dtype=gates.dtype)
+    one = gates.new_ones(())
     torch.addcmul(gates, gates, gates, value=-1, out=q)   # s - s^2: the sigmoids' slope
     torch.addcmul(one, g, g, value=-1, out=q_g)            # 1 - g^2: the tanh's
     q_i.mul_(g)
