@@ -111,7 +111,7 @@ def test_a_population_trains_on_the_gpu_as_on_the_cpu(sine, tmp_path):
     folders = [sine.train.main(TINY_SINE + ["--population", "2", "--folder",
                                             str(tmp_path / device), *extra])
                for device, extra in (("cpu", []), ("gpu", ["--cuda"]))]
-    for seed in (1, 2):
+    for seed in (2, 3):   # the default seed is 2
         a, b = (history(os.path.join(f, f"seed-{seed}")) for f in folders)
         assert a["loss"].values == pytest.approx(b["loss"].values, rel=1e-4)
 
