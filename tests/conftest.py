@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ def run_script(relpath, *args):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, str(ROOT / relpath), *map(str, args)],
                           capture_output=True, text=True, env=env)
+
+
+def together(*calls, jobs=2):
+    """Call each of ``calls`` (functions of no argument that each run a
+    command, e.g. ``lambda: run_script(...)``) with ``jobs`` of them at a
+    time; their results, in order. A tiny command's time is mostly its
+    start-up (torch's import, about 2 s), on one core: two at a time use the
+    second core of CI's two, and each stays a real command line."""
+    with ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 def task_files(folder):
