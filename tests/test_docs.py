@@ -21,12 +21,13 @@ def test_every_public_function_has_an_example():
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """Each example run as written, in a folder of its own (run together)."""
-    def run(code):
-        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path_factory.mktemp("api"),
-                              capture_output=True, text=True,
-                              env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
-                                   "PATH": "/usr/bin:/bin"})
-    return together(*[lambda code=code: run(code) for code in API_EXAMPLES])
+    def run(code, folder):
+        return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                              text=True, env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
+                                              "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    folders = [tmp_path_factory.mktemp("api") for _ in API_EXAMPLES]   # not in the threads
+    return together(*[lambda code=code, folder=folder: run(code, folder)
+                      for code, folder in zip(API_EXAMPLES, folders)])
 
 
 @pytest.mark.parametrize("index", range(len(API_EXAMPLES)),
