@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,27 @@ def run_script(relpath, *args):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, str(ROOT / relpath), *map(str, args)],
                           capture_output=True, text=True, env=env)
+
+
+def together(*calls, jobs=2):
+    """Call each of ``calls`` (functions of no argument that each run a
+    command, e.g. ``lambda: run_script(...)``) with ``jobs`` of them at a
+    time; their results, in order. A tiny command's time is mostly its
+    start-up (torch's import, about 2 s), on one core: two at a time use the
+    second core of CI's two, and each stays a real command line. The
+    commands inherit one thread each (OMP_NUM_THREADS=1, unless set): two
+    of PyTorch's default two threads would fight for the two cores. Make
+    the folders the calls need before (tmp_path_factory is not thread-safe:
+    its first use makes the session's folder)."""
+    unset = "OMP_NUM_THREADS" not in os.environ
+    if unset:
+        os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            return list(pool.map(lambda call: call(), calls))
+    finally:
+        if unset:
+            del os.environ["OMP_NUM_THREADS"]
 
 
 def task_files(folder):

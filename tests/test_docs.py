@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, together
 
 API_EXAMPLES = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.S)
 
@@ -18,11 +18,22 @@ def test_every_public_function_has_an_example():
         assert name in text, f"docs/api.md has no example using {name}"
 
 
-@pytest.mark.parametrize("code", API_EXAMPLES, ids=lambda c: c.split("\n")[0][:40])
-def test_api_examples_run_as_written(code, tmp_path):
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
-                                            "PATH": "/usr/bin:/bin"})
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """Each example run as written, in a folder of its own (run together)."""
+    def run(code, folder):
+        return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                              text=True, env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
+                                              "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    folders = [tmp_path_factory.mktemp("api") for _ in API_EXAMPLES]   # not in the threads
+    return together(*[lambda code=code, folder=folder: run(code, folder)
+                      for code, folder in zip(API_EXAMPLES, folders)])
+
+
+@pytest.mark.parametrize("index", range(len(API_EXAMPLES)),
+                         ids=[c.split("\n")[0][:40] for c in API_EXAMPLES])
+def test_api_examples_run_as_written(ran, index):
+    result = ran[index]
     assert result.returncode == 0, result.stderr[-2000:]
 
 

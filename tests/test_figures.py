@@ -1,8 +1,12 @@
-"""Every figure script at a tiny size writes a non-empty PNG (each is run as a command)."""
+"""Every figure script at a tiny size writes a non-empty PNG (each is run as a command).
+The first command of each test runs in one fixture, two at a time: make_all.py
+(about a minute) beside the others."""
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+
+from conftest import ROOT, together
 from test_word_language_model import write_corpus
 
 EXPECTED = ["fig_a_sine_lstm.png", "fig_b_sine_stable_lstm.png", "fig_c_sine_exprnn.png",
@@ -17,10 +21,35 @@ def figure(script, *args):
                           capture_output=True, text=True)
 
 
-def test_make_all_tiny(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus")
-    result = figure("make_all.py", "--tiny", "--out", tmp_path / "img", "--runs",
-                    tmp_path / "runs", "--data", corpus)
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """By test: its scratch folder and its first command, finished."""
+    folders = {name: tmp_path_factory.mktemp(name) for name in
+               ("make_all", "skipped", "gallery", "check", "seeds")}
+    corpus = write_corpus(folders["make_all"] / "corpus")
+    (folders["skipped"] / "empty").mkdir()
+    shipped = (ROOT / "img" / "fig_h_lyapunov.png").read_bytes()
+    calls = {
+        "make_all": lambda d=folders["make_all"]: figure(
+            "make_all.py", "--tiny", "--out", d / "img", "--runs", d / "runs", "--data", corpus),
+        "skipped": lambda d=folders["skipped"]: figure(
+            "fig_e_language_model.py", "--tiny", "--out", d / "img", "--data", d / "empty"),
+        "gallery": lambda d=folders["gallery"]: figure(
+            "fig_h_lyapunov.py", "--tiny", "--runs", d / "runs", "--dpi", "20"),
+        "check": lambda d=folders["check"]: figure(
+            "check_figures.py", "--tiny", "--figures", "h", "--settings", "default", "--out",
+            d / "check"),
+        "seeds": lambda d=folders["seeds"]: figure(
+            "fig_i_seed_study.py", "--tiny", "--copies", "2", "--runs", d, "--dpi", "20"),
+    }
+    results = together(*calls.values())
+    done = {name: (folders[name], result) for name, result in zip(calls, results)}
+    done["gallery"] += (shipped,)
+    return done
+
+
+def test_make_all_tiny(ran):
+    tmp_path, result = ran["make_all"]
     assert result.returncode == 0, result.stderr[-2000:]
     for name in EXPECTED:
         data = (tmp_path / "img" / name).read_bytes()
@@ -32,10 +61,8 @@ def test_make_all_tiny(tmp_path):
     assert again.returncode == 0 and "reusing" in again.stdout
 
 
-def test_language_model_figure_is_skipped_without_data(tmp_path):
-    (tmp_path / "empty").mkdir()
-    result = figure("fig_e_language_model.py", "--tiny", "--out", tmp_path / "img",
-                    "--data", tmp_path / "empty")
+def test_language_model_figure_is_skipped_without_data(ran):
+    tmp_path, result = ran["skipped"]
     assert result.returncode == 0, result.stderr
     assert "figure e skipped" in result.stdout
     assert not (tmp_path / "img").exists()
@@ -44,17 +71,15 @@ def test_language_model_figure_is_skipped_without_data(tmp_path):
     assert result.returncode == 2 and "no such folder" in result.stderr
 
 
-def test_a_tiny_figure_never_replaces_the_gallery(tmp_path):
-    shipped = (ROOT / "img" / "fig_h_lyapunov.png").read_bytes()
-    result = figure("fig_h_lyapunov.py", "--tiny", "--runs", tmp_path / "runs", "--dpi", "20")
+def test_a_tiny_figure_never_replaces_the_gallery(ran):
+    tmp_path, result, shipped = ran["gallery"]
     assert result.returncode == 0, result.stderr[-2000:]
     assert (ROOT / "img" / "fig_h_lyapunov.png").read_bytes() == shipped
     assert (tmp_path / "runs" / "fig_h_lyapunov.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
-    result = figure("check_figures.py", "--tiny", "--figures", "h", "--settings", "default",
-                    "--out", tmp_path / "check")
+def test_check_figures_judges_a_figure_under_a_setting(ran):
+    tmp_path, result = ran["check"]
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "check" / "figure_check.csv").read_text().splitlines()
     assert table[0] == "figure,setting,holds,looks,numbers"
@@ -78,9 +103,8 @@ def test_check_figures_judges_a_figure_under_a_setting(tmp_path):
     assert "argument --jobs: must be an integer in [1, 64], got '0'" in bad.stderr and not (tmp_path / "c2").exists()
 
 
-def test_seed_study_tiny_takes_the_copies_asked_for(tmp_path):
+def test_seed_study_tiny_takes_the_copies_asked_for(ran):
     """--tiny made 3 copies whatever --copies said, without a word."""
-    result = figure("fig_i_seed_study.py", "--tiny", "--copies", "2", "--runs", tmp_path,
-                    "--dpi", "20")
+    _, result = ran["seeds"]
     assert result.returncode == 0, result.stderr[-2000:]
     assert "of 2 seeds" in result.stdout and "seed 6" not in result.stdout

@@ -118,29 +118,47 @@ def test_generate_streams_its_words_into_head_and_stops(runs):
     assert generate.stderr.read() == ""
 
 
-@pytest.mark.parametrize("script, args", [
+MIDDLE = [
     ("analyse_attractors.py", ["{sine}", "--steps", "2000000", "-o", "{out}"]),
     ("analyse_smoothness.py", ["{sine}", "--seq_lens", "200000", "--chunk_size", "2",
                                "-o", "{out}/s.png"]),
     ("word-language-model/generate.py", ["{lm}", "--data", "{corpus}", "--words", "10000000",
                                          "-o", "{out}/text.txt"]),
-])
-def test_ctrl_c_in_the_middle_of_the_work_is_one_line_and_writes_nothing(runs, script, args,
-                                                                         tmp_path):
-    out = tmp_path / "out"
-    args = [a.format(out=out, **runs) for a in args]
+]
+
+
+@pytest.fixture(scope="module")
+def interrupted(runs, tmp_path_factory):
+    """Each command of MIDDLE, started together, given Ctrl-C (SIGINT) well
+    into its work: its output folder, stderr and exit status; and whether
+    the runs it read are unchanged."""
     before = snapshot(runs["base"])
-    process = start(ROOT / script, *args, "--threads", "1", stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE)
+    outs = [tmp_path_factory.mktemp("middle") / "out" for _ in MIDDLE]
+    processes = [start(ROOT / script, *[a.format(out=out, **runs) for a in args], "--threads",
+                       "1", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for (script, args), out in zip(MIDDLE, outs)]
     try:
-        time.sleep(4)     # well into the work (the imports take about 1.5 s)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        time.sleep(4)     # well into the work (the imports take about 1.5 s, 3 s for three)
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        ended = [(out, *process.communicate(timeout=60), process.returncode)
+                 for out, process in zip(outs, processes)]
     finally:
-        process.kill()    # no command left running if it did not stop
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    return ended, snapshot(runs["base"]) == before
+
+
+@pytest.mark.parametrize("index", range(len(MIDDLE)),
+                         ids=[f"{script}-args{k}" for k, (script, _) in enumerate(MIDDLE)])
+def test_ctrl_c_in_the_middle_of_the_work_is_one_line_and_writes_nothing(interrupted, index):
+    ended, unchanged = interrupted
+    out, _, err, code = ended[index]
     lines = err.strip().splitlines()
-    assert process.returncode == 130 and lines == [f"{os.path.basename(script)}: interrupted"], err
-    assert not out.exists() and snapshot(runs["base"]) == before
+    script = MIDDLE[index][0]
+    assert code == 130 and lines == [f"{os.path.basename(script)}: interrupted"], err
+    assert not out.exists() and unchanged
 
 
 # ------------------------------------------------------------------ the defects found

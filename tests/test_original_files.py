@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, TINY_SINE, load_script, task_files
+from conftest import ROOT, TINY_SINE, load_script, task_files, together
 from test_sequence_classification import TINY as TINY_ORDER
 from test_word_language_model import TINY as TINY_LM, write_corpus
 
@@ -52,17 +52,20 @@ def test_a_log_file_gets_one_plain_line_per_epoch(tmp_path):
 def test_every_model_reader_takes_trust_pickle(sine, tmp_path):
     folder = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "sine")])
     pickled_like_the_original(folder)
-    for relpath, extra in [("analyse_attractors.py", ["--n_starts", "2", "--steps", "30",
-                                                      "--record", "10", "--lyapunov_steps", "5",
-                                                      "-o", tmp_path / "att"]),
-                           ("analyse_smoothness.py", ["--seq_lens", "5", "--n_points", "5",
-                                                      "--no_curvature", "-o", tmp_path / "s.png"]),
-                           ("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"])]:
-        refused = script(relpath, folder, *extra)
-        assert refused.returncode != 0 and "--trust_pickle" in refused.stderr, relpath
-        assert "weights_only" not in refused.stderr
-        trusted = script(relpath, folder, *extra, "--trust_pickle")
-        assert trusted.returncode == 0, (relpath, trusted.stderr)
+    cases = [("analyse_attractors.py", ["--n_starts", "2", "--steps", "30", "--record", "10",
+                                        "--lyapunov_steps", "5", "-o", tmp_path / "att"]),
+             ("analyse_smoothness.py", ["--seq_lens", "5", "--n_points", "5",
+                                        "--no_curvature", "-o", tmp_path / "s.png"]),
+             ("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"])]
+    refused = together(*[lambda r=r, e=e: script(r, folder, *e) for r, e in cases])
+    for (relpath, _), result in zip(cases, refused):
+        assert result.returncode != 0 and "--trust_pickle" in result.stderr, relpath
+        assert "weights_only" not in result.stderr
+    # after the refusals, which must not have written the outputs the trusted runs write
+    trusted = together(*[lambda r=r, e=e: script(r, folder, *e, "--trust_pickle")
+                         for r, e in cases])
+    for (relpath, _), result in zip(cases, trusted):
+        assert result.returncode == 0, (relpath, result.stderr)
 
 
 def test_generate_takes_trust_pickle(tmp_path, capsys):
@@ -135,9 +138,10 @@ def test_original_exprnn_model_file_through_the_scripts(sine, tmp_path):
         out = model(u)[0].numpy()
     expected = original_outputs(saved["model"], original_B("exprnn", A, None), u)
     assert abs(out - expected).max() < 1e-9
-    for relpath, extra in [("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"]),
-                           ("analyse_attractors.py", ["--n_starts", "2", "--steps", "30",
-                                                      "--record", "10", "--lyapunov_steps", "5",
-                                                      "-o", tmp_path / "att"])]:
-        result = script(relpath, folder, *extra, "--trust_pickle")
+    cases = [("sine-generator/plot_generated.py", ["-o", tmp_path / "g.png"]),
+             ("analyse_attractors.py", ["--n_starts", "2", "--steps", "30", "--record", "10",
+                                        "--lyapunov_steps", "5", "-o", tmp_path / "att"])]
+    results = together(*[lambda r=r, e=e: script(r, folder, *e, "--trust_pickle")
+                         for r, e in cases])
+    for (relpath, _), result in zip(cases, results):
         assert result.returncode == 0, (relpath, result.stderr)

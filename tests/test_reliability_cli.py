@@ -12,19 +12,29 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, TINY_SINE, load_script
+from conftest import ROOT, TINY_SINE, load_script, together
 
 SINE = ["sine-generator/train.py", "--threads", "1"] + TINY_SINE
 
 
-def command(args, cwd=None, check_one_line=True):
+def started(args, cwd=None):
+    """``python args`` run to its end (a CompletedProcess)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    result = subprocess.run([sys.executable, *[str(a) for a in args]], cwd=cwd or ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *[str(a) for a in args]], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def judged(result, check_one_line=True):
+    """The exit status and the last line of stderr of a finished command;
+    when it failed, stderr is that one line, without a traceback."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     if check_one_line and result.returncode != 0:
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return result.returncode, (lines[-1] if lines else "")
+
+
+def command(args, cwd=None, check_one_line=True):
+    return judged(started(args, cwd), check_one_line)
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +92,19 @@ PROBES = [  # (command line, part of the message, exit status)
 ]
 
 
-@pytest.mark.parametrize("args, message, code", PROBES,
-                         ids=[" ".join(map(str, p[0][:1] + p[0][-2:])) for p in PROBES])
-def test_bad_input_ends_in_one_line(run, args, message, code):
+@pytest.fixture(scope="module")
+def probed(run):
+    """Every probe's finished command, by its place in PROBES (run together)."""
     base, folder = run
-    args = [a.format(base=base, run=folder) for a in args]
-    rc, line = command(args)
+    return together(*[lambda args=args: started([a.format(base=base, run=folder) for a in args])
+                      for args, _, _ in PROBES])
+
+
+@pytest.mark.parametrize("index", range(len(PROBES)),
+                         ids=[" ".join(map(str, p[0][:1] + p[0][-2:])) for p in PROBES])
+def test_bad_input_ends_in_one_line(probed, index):
+    _, message, code = PROBES[index]
+    rc, line = judged(probed[index])
     assert rc == code and message in line, line
 
 
@@ -108,7 +125,7 @@ def corrupt(path, how):
     open(path, "wb").write(bytes(data))
 
 
-@pytest.mark.parametrize("name, how, script, message", [
+DAMAGES = [
     ("checkpoint.pth", "flip", "resume", "is damaged"),
     ("checkpoint.pth", "truncate", "resume", "damaged or incomplete"),
     ("checkpoint.pth", "weight", "resume", "do not match their checksum"),
@@ -117,17 +134,39 @@ def corrupt(path, how):
     ("model.pth", "weight", "sine-generator/plot_generated.py", "do not match their checksum"),
     ("orbit_per_epoch_diagram.pth", "empty", "analyse_attractors.py", "damaged or incomplete"),
     ("orbit_per_epoch_diagram.pth", "empty", "plot_training_dynamics.py", "damaged or incomplete"),
-])
-def test_damaged_files_are_named(sine, tmp_path, name, how, script, message):
-    run = sine.train.main(TINY_SINE + ["--folder", str(tmp_path / "run")])
-    corrupt(os.path.join(run, name), how)
-    before = {n: open(os.path.join(run, n), "rb").read() for n in os.listdir(run)}
-    args = (SINE[:3] + ["--resume", run, "--epochs", "5"] if script == "resume"
-            else [script, run, "--n_starts", "2", "--steps", "20", "--record", "10",
-                  "--lyapunov_steps", "5"] if script == "analyse_attractors.py" else [script, run])
-    rc, line = command(args)
+]
+
+
+def files_of(run):
+    return {n: open(os.path.join(run, n), "rb").read() for n in os.listdir(run)}
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    """For each case of DAMAGES: the run with its file damaged, its files
+    before the command, and the finished command (the commands run together)."""
+    train = load_script("sine-generator/train.py")
+    runs, commands = [], []
+    for k, (name, how, script, _) in enumerate(DAMAGES):
+        run = train.main(TINY_SINE + ["--folder", str(tmp_path_factory.mktemp("dmg") / "run")])
+        corrupt(os.path.join(run, name), how)
+        runs.append((run, files_of(run)))
+        commands.append(SINE[:3] + ["--resume", run, "--epochs", "5"] if script == "resume"
+                        else [script, run, "--n_starts", "2", "--steps", "20", "--record", "10",
+                              "--lyapunov_steps", "5"] if script == "analyse_attractors.py"
+                        else [script, run])
+    results = together(*[lambda args=args: started(args) for args in commands])
+    return [(run, before, result) for (run, before), result in zip(runs, results)]
+
+
+@pytest.mark.parametrize("index", range(len(DAMAGES)),
+                         ids=["-".join(case) for case in DAMAGES])
+def test_damaged_files_are_named(damaged, index):
+    name, _, _, message = DAMAGES[index]
+    run, before, result = damaged[index]
+    rc, line = judged(result)
     assert rc == 2 and message in line and name in line, line
-    assert before == {n: open(os.path.join(run, n), "rb").read() for n in os.listdir(run)}
+    assert before == files_of(run)
 
 
 def test_one_writer_per_folder_and_a_dead_lock_blocks_nothing(sine, tmp_path):
@@ -136,8 +175,10 @@ def test_one_writer_per_folder_and_a_dead_lock_blocks_nothing(sine, tmp_path):
         lock.write("pid 12345 on elsewhere\n")
         lock.flush()
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        for extra in (["--overwrite", "--folder", run], ["--resume", run]):
-            rc, line = command(SINE + ["--epochs", "5"] + extra)
+        for result in together(*[lambda extra=extra: started(SINE + ["--epochs", "5"] + extra)
+                                 for extra in (["--overwrite", "--folder", run],
+                                               ["--resume", run])]):
+            rc, line = judged(result)
             assert rc == 2 and "in use by pid 12345 on elsewhere" in line, line
     # the lock file stays behind, as after a killed run: it blocks nothing
     rc, _ = command(SINE[:3] + ["--resume", run, "--epochs", "4"])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, TINY_SINE, run_script
+from conftest import ROOT, TINY_SINE, run_script, together
 from attractors.robustness import MATH_VARIABLES
 
 TINY = ["--epochs", "3", "--seq_len", "20", "--n_sequences", "4", "--batch_size", "2",
@@ -50,7 +50,7 @@ def test_a_column_history_csv_lacks_is_refused_after_the_first_epoch(tmp_path):
     assert 1 < len(lines) < 1001   # the training stopped after its epoch
 
 
-@pytest.mark.parametrize("args, message", [
+REFUSED = [
     (["--", "--seed", "4"], "--seed cannot be given after --: give the seeds with --seeds"),
     (["--", "--folder", "x"], "--folder cannot be given after --"),
     (["--", "--population", "2"], "--population cannot be given after --: each run is one seed"),
@@ -61,17 +61,36 @@ def test_a_column_history_csv_lacks_is_refused_after_the_first_epoch(tmp_path):
     (["--seeds", "1", "1"], "--seeds repeats a value: 1 1"),     # they shared a folder
     (["--out", "{run}"], "holds a training run (model.pth)"),
     (["--settings", "avx2", "avx2"], "--settings repeats a value"),
-])
-def test_check_robustness_refuses_bad_input_in_one_line(tmp_path, args, message):
-    run = tmp_path / "run"   # a run's folder: the runs of the check went inside it
-    run.mkdir()
-    (run / "model.pth").write_bytes(b"")
-    args = [str(run) if a == "{run}" else a for a in args]
-    result = run_script("check_robustness.py", "sine-generator", "--out", tmp_path / "c", *args)
+]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """For each case of REFUSED: its scratch folder and the finished command
+    (the commands run together). Each folder holds a run's folder, which
+    the runs of the check went inside."""
+    cases = []
+    for args, _ in REFUSED:
+        base = tmp_path_factory.mktemp("refused")
+        run = base / "run"
+        run.mkdir()
+        (run / "model.pth").write_bytes(b"")
+        args = [str(run) if a == "{run}" else a for a in args]
+        cases.append((base, ["sine-generator", "--out", base / "c", *args]))
+    results = together(*[lambda args=args: run_script("check_robustness.py", *args)
+                         for _, args in cases])
+    return [(base, result) for (base, _), result in zip(cases, results)]
+
+
+@pytest.mark.parametrize("index", range(len(REFUSED)),
+                         ids=[f"args{k}-{m}" for k, (_, m) in enumerate(REFUSED)])
+def test_check_robustness_refuses_bad_input_in_one_line(refused, index):
+    base, result = refused[index]
+    message = REFUSED[index][1]
     assert result.returncode == 2
     assert result.stderr.startswith("check_robustness.py: error:") and message in result.stderr
     assert result.stderr.count("\n") == 1
-    assert not (tmp_path / "c").exists() and os.listdir(run) == ["model.pth"]
+    assert not (base / "c").exists() and os.listdir(base / "run") == ["model.pth"]
 
 
 def train_history(tmp_path, name, limits, *extra):
@@ -90,10 +109,14 @@ def train_history(tmp_path, name, limits, *extra):
 def test_portable_numerics_gives_the_same_history_under_any_instruction_limits(tmp_path):
     low = {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
            "ATEN_CPU_CAPABILITY": "default"}
+    plain, plain_low, *portable = together(
+        lambda: train_history(tmp_path, "plain", {}),
+        lambda: train_history(tmp_path, "plain-low", low),
+        *[lambda k=k, limits=limits: train_history(tmp_path, f"portable{k}", limits,
+                                                   "--portable_numerics")
+          for k, limits in enumerate([{}, low])])
     # the control: without the option, these limits change the numbers
-    assert train_history(tmp_path, "plain", {}) != train_history(tmp_path, "plain-low", low)
-    portable = [train_history(tmp_path, f"portable{k}", limits, "--portable_numerics")
-                for k, limits in enumerate([{}, low])]
+    assert plain != plain_low
     assert portable[0] == portable[1]
 
 

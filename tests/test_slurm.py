@@ -170,13 +170,46 @@ def time_limited(cluster):
     """Submitted first, as it takes longest: a run with --time 2 gets the
     time-limit warning 81 to 90 s after it starts. Its train.py is paused
     (SIGSTOP, no CPU) once it has begun; Slurm's warning comes with a
-    SIGCONT to every process of the job, which wakes it."""
+    SIGCONT to every process of the job, which wakes it. It runs in the
+    partition urgent, which nothing preempts: the other tests use the rest
+    of the node meanwhile, and preempt only their own runs."""
     out = "time"
-    submit(cluster, out, "--seeds", "1", "--time", "2")
+    submit(cluster, out, "--seeds", "1", "--time", "2", "--partition", "urgent")
     run = cluster / out / "seed=1"
     pid = training(run, 2)
     os.kill(pid, signal.SIGSTOP)
     return out, run, pid, job_id(cluster, out, "seed=1")
+
+
+def test_preempted_run_keeps_the_epoch_it_was_in(cluster, time_limited):
+    """The run (in the default partition main) is the node's only job
+    besides the paused time-limited one, which nothing preempts; a job of
+    the partition urgent asks for every CPU but that one's, so it preempts
+    the run: Slurm sends SIGTERM, SIGCONT, SIGTERM and requeues the job.
+    train.py ends its epoch with a checkpoint, and the requeued job resumes
+    after it. First of the tests, well before the time-limited run is
+    requeued (which frees its CPU for a while)."""
+    out = "preempt"
+    submit(cluster, out, "--seeds", "1", fixed=SLOW)
+    run = cluster / out / "seed=1"
+    training(run, 1)
+    cpus = int(subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
+                              check=True).stdout.split()[0])
+    urgent = subprocess.run(["sbatch", "--parsable", "--partition", "urgent", "--cpus-per-task",
+                             str(cpus - 1), "--output", "/dev/null", "--wrap", "sleep 1"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    wait_for(lambda: attempts(run) == 2, cluster / out, "the requeued job resuming")
+    reference = uninterrupted(cluster, [*SLOW, "--seed", "1"])   # while the run finishes
+    done(cluster, out)
+    assert (run / "history.csv").read_bytes() == reference
+    log = (run / "train.log").read_text()
+    first = log.split("=== sweep ")[1]
+    stopped = re.search(r"stopped by SIGTERM after epoch (\d+)", first)
+    assert stopped and "stopped at once" not in first and "killed" not in first, log
+    resumed = log.split("=== sweep ")[2].splitlines()[1]
+    assert resumed.startswith(f"epoch {int(stopped[1]) + 2}/12"), log   # none redone
+    assert subprocess.run(["squeue", "-h", "-j", urgent], capture_output=True,
+                          text=True).stdout.strip() == ""
 
 
 def test_a_grid_is_one_job_array_and_a_rerun_submits_nothing(cluster, time_limited):
@@ -185,14 +218,14 @@ def test_a_grid_is_one_job_array_and_a_rerun_submits_nothing(cluster, time_limit
                       fixed=[*TINY[:6], "--epochs", "3"])
     arrays = {r["job"]["id"].split("_")[0] for r in manifest["runs"].values()}
     assert len(arrays) == 1 and len(manifest["runs"]) == 4
+    references = {name: uninterrupted(cluster, [*TINY[:6], "--epochs", "3", *entry["args"]])
+                  for name, entry in manifest["runs"].items()}   # while the array runs
     status = done(cluster, out, 4)
     assert status.returncode == 0 and "4 done" in status.stdout
     summary = (cluster / out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("hidden_size,lr,seed,state,epochs,of,final loss,best loss")
-    for name, entry in manifest["runs"].items():
-        options = [*TINY[:6], "--epochs", "3", *entry["args"]]
-        assert (cluster / out / name / "history.csv").read_bytes() == \
-            uninterrupted(cluster, options), name
+    for name, reference in references.items():
+        assert (cluster / out / name / "history.csv").read_bytes() == reference, name
     before = {p: p.read_bytes() for p in (cluster / out).rglob("*")
               if p.is_file() and p.name not in ("summary.csv", "sweep.json")}
     again = sweep_py(cluster, "sine-generator", "--executor", "slurm", "--out", out, "--grid",
@@ -206,16 +239,30 @@ def test_a_grid_is_one_job_array_and_a_rerun_submits_nothing(cluster, time_limit
     assert os.listdir(cluster / out / ".submitit") == []
 
 
-@pytest.mark.parametrize("out, command", [
-    ("usr2", ["scancel", "--signal=USR2"]),   # what the time limit's warning does, at once
-    ("requeue", ["scontrol", "requeue"])])
-def test_requeued_by_a_signal_or_by_scontrol(cluster, time_limited, out, command):
-    submit(cluster, out, "--seeds", "1")
-    run = cluster / out / "seed=1"
-    training(run, 2)
-    subprocess.run([*command, job_id(cluster, out, "seed=1")], check=True)
-    done(cluster, out)
-    assert (run / "history.csv").read_bytes() == uninterrupted(cluster, [*LONG, "--seed", "1"])
+@pytest.fixture(scope="module")
+def requeued(cluster, time_limited):
+    """One sweep of two runs, a job array that runs one at a time
+    (--slurm_array_parallelism 1: the time-limited run, when it comes back,
+    never has to preempt one): seed=1 gets USR2 at once (what the time
+    limit's warning does), seed=2 scontrol requeue, each once it has
+    trained two epochs. The second starts when the first is requeued, and
+    runs while the first waits to start again."""
+    out = "requeued"
+    submit(cluster, out, "--seeds", "1", "2", "--slurm_array_parallelism", "1")
+    for seed, command in ((1, ["scancel", "--signal=USR2"]), (2, ["scontrol", "requeue"])):
+        training(cluster / out / f"seed={seed}", 2)
+        subprocess.run([*command, job_id(cluster, out, f"seed={seed}")], check=True)
+    for seed in (1, 2):   # while the jobs are requeued
+        uninterrupted(cluster, [*LONG, "--seed", str(seed)])
+    done(cluster, out, 2)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2], ids=["usr2", "requeue"])
+def test_requeued_by_a_signal_or_by_scontrol(cluster, requeued, seed):
+    run = cluster / requeued / f"seed={seed}"
+    assert (run / "history.csv").read_bytes() == uninterrupted(cluster, [*LONG, "--seed",
+                                                                         str(seed)])
     log = (run / "train.log").read_text()
     assert "stopped by SIGTERM after epoch" in log and attempts(run) == 2, log
 
@@ -232,31 +279,6 @@ def test_requeued_by_its_time_limit(cluster, time_limited):
               re.findall(r"^=== sweep (\S+) on", log, re.M)]
     assert 30 <= (starts[1] - starts[0]).total_seconds() <= 180, log
     assert job_id(cluster, out, "seed=1") == time_limited[3]
-
-
-def test_preempted_run_keeps_the_epoch_it_was_in(cluster, time_limited):
-    """The run holds the whole node (--sbatch exclusive, in the default
-    partition main); a job of the partition urgent preempts it: Slurm sends
-    SIGTERM, SIGCONT, SIGTERM and requeues the job. train.py ends its epoch
-    with a checkpoint, and the requeued job resumes after it."""
-    out = "preempt"
-    submit(cluster, out, "--seeds", "1", "--sbatch", "exclusive", fixed=SLOW)
-    run = cluster / out / "seed=1"
-    training(run, 1)
-    urgent = subprocess.run(["sbatch", "--parsable", "--partition", "urgent", "--output",
-                             "/dev/null", "--wrap", "sleep 1"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    wait_for(lambda: attempts(run) == 2, cluster / out, "the requeued job resuming")
-    done(cluster, out)
-    assert (run / "history.csv").read_bytes() == uninterrupted(cluster, [*SLOW, "--seed", "1"])
-    log = (run / "train.log").read_text()
-    first = log.split("=== sweep ")[1]
-    stopped = re.search(r"stopped by SIGTERM after epoch (\d+)", first)
-    assert stopped and "stopped at once" not in first and "killed" not in first, log
-    resumed = log.split("=== sweep ")[2].splitlines()[1]
-    assert resumed.startswith(f"epoch {int(stopped[1]) + 2}/12"), log   # none redone
-    assert subprocess.run(["squeue", "-h", "-j", urgent], capture_output=True,
-                          text=True).stdout.strip() == ""
 
 
 def test_an_sbatch_refusal_is_one_line(cluster):
