@@ -2,13 +2,14 @@
 (``train.py --population K``) against K single runs, K = 1, 2, 4, 8, 16, 32,
 on 1 thread and on 2.
 
-    python benchmarks/bench_population.py [--epochs 8] [--copies 1 2 4 8 16 32] [--threads 1 2] [--cuda]
+    python benchmarks/bench_population.py [--epochs 40] [--copies 1 2 4 8 16 32] [--threads 1 2] [--cuda]
 
 Every number is the real command, ``python sine-generator/train.py``, with
 the quick start's model and data (LSTM hidden 32, seq_len 100, batch 10,
 100 sequences, lr 0.01, the orbit sampled every 4 epochs over 400 steps):
 a run of 1 + E epochs minus a run of 1 epoch, so that start-up (torch's
-import, building the copies) cancels out. Wall-clock and CPU seconds (the
+import, building the copies) cancels out. Start-up varies by about 0.3 s
+from run to run, hence 40 epochs by default. Wall-clock and CPU seconds (the
 command's user + system time) are both shown; on a machine busy with other
 work the CPU seconds are the steadier. K single runs, one after another,
 take K times one single run's epoch. ``--cuda``: every run on the GPU
@@ -60,7 +61,7 @@ def per_epoch(options, epochs, threads):
 
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=Integer(1, BIG), default=8, help="epochs timed (a multiple of "
+    parser.add_argument("--epochs", type=Integer(1, BIG), default=40, help="epochs timed (a multiple of "
                         "4 samples the orbit as often as the quick start)")
     parser.add_argument("--copies", type=Integer(1, 4096), nargs="+", default=[1, 2, 4, 8, 16, 32],
                         help="population sizes K")
