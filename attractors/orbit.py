@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import count, number, tensor
+from .checks import count, fits, number, tensor
 from .options import first_line
 from .rules import BIG, Integer, Number, only_when
 from .run_files import CheckpointError, save_orbit_file
@@ -260,6 +260,9 @@ class OrbitRecorder:
         self.batch_first = (bool(getattr(recurrent, "batch_first", False)) if batch_first is None
                             else batch_first)
         batch = self.n_inputs * n_states
+        # what is kept of each trajectory (or its inputs, if more), before any is made
+        fits(batch * max(seq_len - burnout, inputs[0].numel()), torch.get_default_dtype(),
+             f"{n_states} states of {seq_len} steps per input", who, inputs.device)
         # Sequence-major layout: trajectory b is input b % n_i, state b // n_i.
         reps = (n_states,) + (1,) * (inputs.dim() - 1)
         self.inputs = inputs.repeat(*reps)
