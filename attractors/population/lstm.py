@@ -10,16 +10,18 @@ step of the backward five: what depends on the forward alone (the gates'
 slopes) is computed for a run of steps at once, and the weights' gradients
 are one batched product over all steps after the loop (at K = 1 a sequence
 takes about a quarter less time than with the thirteen operations a step
-of the backward had before; at K = 32 about a tenth).
+of the backward had before; at K = 32 no change beyond the noise).
 The arithmetic is PyTorch's LSTM (gate order i, f, g, o), tested equal to
 ``functional.lstm_step`` in values and gradients (tests/test_population.py);
 benchmarks/bench_population.py times it.
 
 Shapes: x ``(K, T, B, I)``; per layer ``w_ih (K, 4H, I)``, ``w_hh (K, 4H, H)``,
 ``b_ih, b_hh (K, 4H)``; a state ``(h, c)``, each ``(num_layers, K, B, H)``
-(the stacked layout of :mod:`attractors.functional`). Inside, every
-per-step tensor is kept step-major, ``(T, K, B, .)``, so that a step works
-on contiguous memory. (A transposed layout, gates ``(4H, B)`` per copy,
+(the stacked layout of :mod:`attractors.functional`). The gates, c and
+tanh(c) are kept step-major, ``(T, K, B, .)``, so that a step works on
+contiguous memory; h and the gates' gradients copy-major, ``(K, T, B, .)``,
+so that the outputs and the weights' gradients need no transposed copy. (A
+transposed layout, gates ``(4H, B)`` per copy,
 made each gate block contiguous but the recurrent product twice as slow.)
 """
 import contextlib
@@ -120,17 +122,17 @@ class _Layer(torch.autograd.Function):
         w_hh_t = w_hh.mT.contiguous()  # a contiguous operand makes bmm faster
         gates = x.new_empty(T, K, B, 4 * H)
         _inputs(x, w_ih, b_ih + b_hh, gates)
-        h, c, tc = (x.new_empty(T + 1, K, B, H), x.new_empty(T + 1, K, B, H),
+        h, c, tc = (x.new_empty(K, T + 1, B, H), x.new_empty(T + 1, K, B, H),
                     x.new_empty(T, K, B, H))
-        h[0], c[0] = h0, c0
+        h[:, 0], c[0] = h0, c0
         # Per-step views made by one call each.
         for gates_t, h_prev, *views in zip(
-                gates.unbind(0), h.unbind(0), *(v.unbind(0) for v in _views(gates, H)),
-                c.unbind(0), c[1:].unbind(0), tc.unbind(0), h[1:].unbind(0)):
+                gates.unbind(0), h.unbind(1), *(v.unbind(0) for v in _views(gates, H)),
+                c.unbind(0), c[1:].unbind(0), tc.unbind(0), h[:, 1:].unbind(1)):
             gates_t.baddbmm_(h_prev, w_hh_t)
             _cell(*views)
         ctx.save_for_backward(x, w_ih, w_hh, gates, h, c, tc)
-        return h[1:].transpose(0, 1).contiguous(), h[T].clone(), c[T].clone()
+        return h[:, 1:], h[:, T].clone(), c[T].clone()
 
     @staticmethod
     @_denormals_flushed()
@@ -168,8 +170,7 @@ class _Layer(torch.autograd.Function):
         need = ctx.needs_input_grad
         dx = torch.bmm(by_copy, w_ih).view(x.shape) if need[0] else None
         dw_ih = torch.bmm(by_copy.mT, x.reshape(K, T * B, -1)) if need[1] else None
-        dw_hh = (torch.bmm(by_copy.mT, h[:T].transpose(0, 1).reshape(K, T * B, H))
-                 if need[2] else None)
+        dw_hh = torch.bmm(by_copy.mT, h[:, :T].reshape(K, T * B, H)) if need[2] else None
         db = by_copy.sum(1) if need[3] or need[4] else None
         return dx, dw_ih, dw_hh, db, db, dh if need[5] else None, carry if need[6] else None
 
